@@ -1,0 +1,26 @@
+"""babelclip: evaluate and improve multilingual vision-language models in every language.
+
+The public API is small and explicit; heavy dependencies (torch, open_clip, transformers) are
+imported only when a model is created or a task runs.
+"""
+from __future__ import annotations
+
+from .languages import Language, all_languages, get_language, resolve_languages
+from .models.base import Encoder, Fingerprint, WeightsNotFoundError
+from .models.registry import DEFAULT_MODEL, create_model, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Encoder",
+    "Fingerprint",
+    "Language",
+    "WeightsNotFoundError",
+    "__version__",
+    "all_languages",
+    "create_model",
+    "get_language",
+    "list_models",
+    "resolve_languages",
+]
