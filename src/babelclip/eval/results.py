@@ -1,0 +1,75 @@
+"""One results schema for every task, model and dataset.
+
+A :class:`Result` is one (model, dataset, task, language, prompt set) cell with its metric values
+and the counts behind them. A run writes a list of them as JSON (``{"schema": ..., "results":
+[...]}``); :func:`to_table` turns any number of result files into one flat table (pandas when
+installed) for analysis and reports.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = "babelclip.results/1"
+
+TASKS = ("zeroshot_classification", "retrieval")
+
+
+@dataclass
+class Result:
+    model: str  # the name given to create_model
+    fingerprint: str  # Fingerprint.key of the model
+    dataset: str  # e.g. "babel-imagenet-92", "tuxpaint", "xtd"
+    task: str  # one of TASKS
+    language: str  # BCP-47 tag
+    metrics: dict[str, float]
+    counts: dict[str, int] = field(default_factory=dict)
+    prompts: str = ""  # prompt set ("label", "openai-en", "nllb", "ensemble"...), "" for retrieval
+    labels: str = ""  # label set and its cleaning policy, e.g. "babel-imagenet-92/raw"
+    protocol: str = ""  # e.g. retrieval "all-captions" | "first-caption"; class subset "fixed-k=100"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; allowed: {', '.join(TASKS)}")
+
+    def as_row(self) -> dict[str, Any]:
+        """A flat dict: identifying columns, then one column per metric and count."""
+        row = {k: v for k, v in asdict(self).items() if k not in ("metrics", "counts", "extra")}
+        row.update(self.metrics)
+        row.update({f"n_{k}": v for k, v in self.counts.items()})
+        return row
+
+
+def save_results(results: Iterable[Result], path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+    """Write results atomically (temp file + rename), so a killed run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"schema": SCHEMA, "meta": meta or {}, "results": [asdict(r) for r in results]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(path: str | os.PathLike) -> list[Result]:
+    """Read a file written by :func:`save_results`; anything else is a clear error."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not a babelclip results file (expected schema {SCHEMA!r})")
+    return [Result(**r) for r in doc["results"]]
+
+
+def to_table(results: Iterable[Result]):
+    """A pandas DataFrame with one row per result (``pip install 'babelclip[eval]'``)."""
+    import pandas as pd
+
+    return pd.DataFrame([r.as_row() for r in results])
