@@ -11,12 +11,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import astuple, fields
+    from dataclasses import fields
 
     from ..languages import Language, all_languages, resolve_languages
 
     records = resolve_languages(args.codes) if args.codes else all_languages()
-    print("\t".join(f.name for f in fields(Language)))
+    names = [f.name for f in fields(Language)]
+    print("\t".join(names))
     for rec in records:
-        print("\t".join(str(v) for v in astuple(rec)))
+        print("\t".join(_cell(getattr(rec, n)) for n in names))
     return 0
+
+
+def _cell(value: object) -> str:
+    """One TSV cell: tuples space-separated, None and False-like empties kept readable."""
+    if isinstance(value, tuple):
+        return " ".join(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
