@@ -5,6 +5,8 @@ imported only when a model is created or a task runs.
 """
 from __future__ import annotations
 
+from .data.labels import LabelSet, load_babel_imagenet
+from .data.prompts import PromptSet
 from .languages import Language, all_languages, get_language, resolve_languages
 from .models.base import Encoder, Fingerprint, WeightsNotFoundError
 from .models.registry import DEFAULT_MODEL, create_model, list_models
@@ -15,12 +17,15 @@ __all__ = [
     "DEFAULT_MODEL",
     "Encoder",
     "Fingerprint",
+    "LabelSet",
     "Language",
+    "PromptSet",
     "WeightsNotFoundError",
     "__version__",
     "all_languages",
     "create_model",
     "get_language",
     "list_models",
+    "load_babel_imagenet",
     "resolve_languages",
 ]

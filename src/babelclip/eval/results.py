@@ -73,3 +73,43 @@ def to_table(results: Iterable[Result]):
     import pandas as pd
 
     return pd.DataFrame([r.as_row() for r in results])
+
+
+_ID_COLUMNS = ("model", "fingerprint", "dataset", "task", "language", "prompts", "labels", "protocol")
+
+
+def from_rows(rows: Iterable[dict[str, Any]]) -> list[Result]:
+    """The inverse of :meth:`Result.as_row` (e.g. rows of a CSV written from :func:`to_table`).
+
+    Identifying columns become fields, ``n_*`` columns counts, every other column a metric;
+    empty cells (a metric another row has) are dropped. ``extra`` is not in the table and
+    comes back empty.
+    """
+    out = []
+    for i, row in enumerate(rows):
+        missing = [c for c in ("model", "task", "language") if c not in row]
+        if missing:
+            raise ValueError(f"row {i}: missing column(s) {', '.join(missing)}; a results table has {', '.join(_ID_COLUMNS)}")
+        ids = {c: _cell_str(row.get(c)) for c in _ID_COLUMNS}
+        metrics: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for k, v in row.items():
+            if k in _ID_COLUMNS or _is_empty(v):
+                continue
+            if k.startswith("n_"):
+                counts[k[2:]] = int(float(v))
+            else:
+                try:
+                    metrics[k] = float(v)
+                except (TypeError, ValueError):
+                    raise ValueError(f"row {i}: column {k!r} is neither an identifying column nor a number: {v!r}") from None
+        out.append(Result(**ids, metrics=metrics, counts=counts))
+    return out
+
+
+def _is_empty(v: Any) -> bool:
+    return v is None or v == "" or (isinstance(v, float) and v != v)
+
+
+def _cell_str(v: Any) -> str:
+    return "" if _is_empty(v) else str(v)
