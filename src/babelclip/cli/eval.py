@@ -1,0 +1,47 @@
+"""``babelclip eval``: zero-shot classification and retrieval in every language (thin wrapper
+over :func:`babelclip.eval.run.evaluate`)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a model in every language of a benchmark",
+                       description="Examples: babelclip eval --dataset tuxpaint --languages all --out results/ ; "
+                       "babelclip eval --benchmark babel-imagenet --images IMAGENET_VAL --labels babel_imagenet.json")
+    p.add_argument("--benchmark", "--dataset", dest="dataset", default="babel-imagenet",
+                      help="babel-imagenet (default), tuxpaint, or a name for a --captions retrieval set (e.g. xtd)")
+    p.add_argument("--model", default=None, help="model name (default: the embedded babel-lite); see `babelclip models`")
+    p.add_argument("--images", help="image folder: ImageNet val (wnid sub-folders or flat + ground truth), "
+                   "Tux Paint stamps, or the images of a caption set")
+    p.add_argument("--labels", help="Babel-ImageNet label file (babel_imagenet.json); default: a local copy or download")
+    p.add_argument("--captions", help="caption JSON for retrieval (XTD / xFlickrCO / XM3600 format)")
+    p.add_argument("--languages", default="all", help="'all' or a comma-separated list of codes (de,ja,zh-Hant)")
+    p.add_argument("--prompts", default="label", help="comma-separated: label, openai-en, nllb, ensemble")
+    p.add_argument("--nllb-prompts", help="path of nllb_dist13b_prompts.json (default: a local copy or download)")
+    p.add_argument("--fixed-k", type=int, default=0, help="score K sampled classes per language (several repeats)")
+    p.add_argument("--repeats", type=int, default=5, help="repetitions of --fixed-k sampling")
+    p.add_argument("--out", default="results", help="output folder for results.json and results.csv")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0, help="data-loader processes for image decoding")
+    p.add_argument("--cache-dir", help="embedding cache folder ('none' for no cache); default ~/.cache/babelclip/embeddings")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval.classification import FixedK
+    from ..eval.run import evaluate
+    from ..models.registry import DEFAULT_MODEL
+
+    results = evaluate(
+        args.model or DEFAULT_MODEL, dataset=args.dataset, images=args.images, labels=args.labels,
+        captions=args.captions, languages=args.languages, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
+        out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
+        num_workers=args.workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
+        quiet=args.quiet,
+    )
+    if results:
+        print(f"{len(results)} results ({len({r.language for r in results})} languages) written to "
+              f"{args.out}/results.json and {args.out}/results.csv")
+    return 0

@@ -1,0 +1,170 @@
+"""The on-disk embedding cache: every image and text is encoded once per model, ever.
+
+Design: one SQLite database per model fingerprint (``CACHE_DIR/<fingerprint.key>.sqlite``) in
+WAL mode, with two tables of float32 blobs:
+
+* ``images(item, vec)`` — ``item`` is an image's identity (:meth:`ImageItem.identity`: path,
+  size and mtime, or a content hash), so a dataset moved or re-downloaded with the same bytes
+  is found again, and every language, prompt set, task and later run reads the same rows;
+* ``texts(lang, text, vec)`` — keyed by the BCP-47 tag too, because models with language
+  tokens (NLLB-CLIP) embed the same string differently per language.
+
+Why SQLite rather than numpy shards + index files: it is in the standard library; a committed
+transaction is atomic and durable, so a run killed at any instant loses at most the batch in
+flight and never leaves a half-written row; WAL mode lets readers go on while one writer
+commits, and ``busy_timeout`` serialises writers from several processes (parallel runs, or
+ranks of a distributed job) without a lock file of our own. Each encoded batch is committed
+in one transaction, so a resumed run re-encodes only the batches that never committed.
+Float32 blobs round-trip bitwise, so cached and fresh embeddings are identical.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (item TEXT PRIMARY KEY, vec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (item TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS texts (lang TEXT NOT NULL, text TEXT NOT NULL, vec BLOB NOT NULL,
+                                  PRIMARY KEY (lang, text));
+"""
+# SQLite's default limit on host parameters is 32766 since 3.32; stay far below it.
+_CHUNK = 900
+
+
+def default_cache_dir() -> Path:
+    """``$BABELCLIP_CACHE``, else ``$XDG_CACHE_HOME/babelclip/embeddings``, else ``~/.cache/...``."""
+    if env := os.environ.get("BABELCLIP_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "babelclip" / "embeddings"
+
+
+class EmbeddingCache:
+    """Embeddings of one model (one fingerprint), read and written by key.
+
+    ``EmbeddingCache(None, ...)`` is a cache that remembers nothing across runs (an in-memory
+    database), so callers need no special case for ``--no-cache``.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike | None, fingerprint_key: str, dim: int, *, timeout: float = 120.0):
+        self.dim = int(dim)
+        self.fingerprint_key = fingerprint_key
+        if cache_dir is None:
+            self.path: Path | None = None
+            target = ":memory:"
+        else:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            self.path = Path(cache_dir) / f"{fingerprint_key}.sqlite"
+            target = str(self.path)
+        self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._transaction():
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(stmt)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(self.dim),))
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)", (fingerprint_key,))
+        stored = int(self._db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+        if stored != self.dim:
+            raise ValueError(f"embedding cache {self.path} holds {stored}-d vectors but the model gives {self.dim}-d; "
+                             "the fingerprint should have differed — delete the file to rebuild it")
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _transaction(self):
+        db = self._db
+
+        class _Tx:
+            def __enter__(self_inner):
+                db.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
+
+            def __exit__(self_inner, exc_type, exc, tb):
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+                return False
+
+        return _Tx()
+
+    def _blob(self, vec: np.ndarray) -> bytes:
+        v = np.ascontiguousarray(vec, dtype=np.float32)
+        if v.shape != (self.dim,):
+            raise ValueError(f"embedding of shape {v.shape} does not fit a cache of {self.dim}-d vectors")
+        return v.tobytes()
+
+    def _vec(self, blob: bytes) -> np.ndarray:
+        return np.frombuffer(blob, dtype=np.float32)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- images ------------------------------------------------------------------------------
+    def get_images(self, items: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached embedding of each identity that has one."""
+        out: dict[str, np.ndarray] = {}
+        keys = list(dict.fromkeys(items))
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            q = f"SELECT item, vec FROM images WHERE item IN ({','.join('?' * len(chunk))})"
+            out.update((k, self._vec(v)) for k, v in self._db.execute(q, chunk))
+        return out
+
+    def put_images(self, items: Sequence[str], vecs: np.ndarray, failures: dict[str, str] | None = None) -> None:
+        """Store one batch in a single transaction (all rows or none); a key already present keeps
+        its first vector, so every reader sees one value per key even when processes race.
+
+        ``failures`` (key → reason) records images that did not decode, so a resumed or repeated
+        run neither retries them nor shifts its batch boundaries; a repaired file has a new
+        key (size, mtime) and is tried again.
+        """
+        if len(items) != len(vecs):
+            raise ValueError(f"{len(items)} image keys but {len(vecs)} embeddings")
+        rows = [(k, self._blob(v)) for k, v in zip(items, vecs)]
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO images VALUES (?, ?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO failures VALUES (?, ?)", list((failures or {}).items()))
+
+    def get_failures(self, items: Sequence[str]) -> dict[str, str]:
+        """Keys among ``items`` recorded as undecodable, with the reason."""
+        out: dict[str, str] = {}
+        keys = list(dict.fromkeys(items))
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            q = f"SELECT item, reason FROM failures WHERE item IN ({','.join('?' * len(chunk))})"
+            out.update(self._db.execute(q, chunk))
+        return out
+
+    # -- texts -------------------------------------------------------------------------------
+    def get_texts(self, lang: str, texts: Iterable[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        keys = list(dict.fromkeys(texts))
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            q = f"SELECT text, vec FROM texts WHERE lang = ? AND text IN ({','.join('?' * len(chunk))})"
+            out.update((k, self._vec(v)) for k, v in self._db.execute(q, [lang, *chunk]))
+        return out
+
+    def put_texts(self, lang: str, texts: Sequence[str], vecs: np.ndarray) -> None:
+        if len(texts) != len(vecs):
+            raise ValueError(f"{len(texts)} texts but {len(vecs)} embeddings")
+        rows = [(lang, t, self._blob(v)) for t, v in zip(texts, vecs)]
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", rows)
+
+    def counts(self) -> dict[str, int]:
+        """Rows held: ``{"images": n, "texts": m}``."""
+        return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("images", "texts")}

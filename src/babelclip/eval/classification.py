@@ -1,0 +1,204 @@
+"""Zero-shot image classification in every language of a label set.
+
+Protocol (Geigle et al., 2024, Babel-ImageNet): language L is scored on the images of the
+classes it has labels for, and the scores are restricted to those classes (candidates = classes
+with a label in L *and* at least one image in the source — with a full ImageNet validation set
+this is exactly the paper's protocol; with partial image sets such as Tux Paint it avoids
+classes no image could ever be). The class embedding of a prompt set is the mean of the
+L2-normalised text embeddings of its templates filled with the label, re-normalised (the
+prompt ensembling of Radford et al., 2021, as open_clip's ``build_zero_shot_classifier``).
+
+Prompt sets are :class:`~babelclip.data.prompts.PromptSet` objects (anything with ``name`` and
+``templates(lang)``); :func:`ensemble` joins several into one. For each language every prompt
+string of every prompt set is gathered first and encoded once (see
+:func:`babelclip.eval.encode.encode_texts`), so "{}" filled with a label is encoded once even
+when label-only and an ensemble both use it.
+
+Fixed-K mode (:class:`FixedK`) makes languages with 18 and 973 classes comparable: K classes
+are sampled per repetition with a fixed seed (the same draws for every model), each
+repetition is scored on its K classes, and the mean and standard deviation over repetitions
+are reported (``metric`` and ``metric_sd``). Languages with fewer than K classes are skipped.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ..languages import get_language
+from ..models.base import l2_normalize
+from .cache import EmbeddingCache
+from .encode import ImageEmbeddings, encode_texts
+from .results import Result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data.labels import LabelSet
+    from ..models.base import Encoder
+
+log = logging.getLogger(__name__)
+
+TASK = "zeroshot_classification"
+SLOT = "{}"
+
+
+class Prompts(Protocol):
+    name: str
+
+    def templates(self, lang: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class FixedK:
+    """Sample ``k`` classes per language, ``repeats`` times, from ``numpy.random.default_rng([seed, r])``."""
+
+    k: int
+    repeats: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.k < 2 or self.repeats < 1:
+            raise ValueError(f"fixed-K needs k >= 2 and repeats >= 1, got k={self.k}, repeats={self.repeats}")
+
+    @property
+    def protocol(self) -> str:
+        return f"fixed-k={self.k}"
+
+
+@dataclass
+class Ensemble:
+    """Several prompt sets as one: per language, the union of their templates (first-seen order)."""
+
+    parts: Sequence[Prompts]
+    name: str = "ensemble"
+
+    def templates(self, lang: str) -> list[str]:
+        return list(dict.fromkeys(t for p in self.parts for t in p.templates(lang)))
+
+
+def ensemble(parts: Sequence[Prompts], name: str = "ensemble") -> Ensemble:
+    return Ensemble(list(parts), name)
+
+
+def fill(template: str, label: str) -> str:
+    """The template with its slot replaced (``str.replace``, so braces in labels are safe)."""
+    return template.replace(SLOT, label, 1)
+
+
+def classifier_weights(text_vecs: dict[str, np.ndarray], labels: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+    """``(n_classes, dim)``: per class the re-normalised mean of its normalised prompt embeddings."""
+    rows = []
+    for label in labels:
+        vecs = l2_normalize(np.stack([text_vecs[fill(t, label)] for t in templates]))
+        rows.append(vecs.mean(axis=0))
+    return l2_normalize(np.stack(rows))
+
+
+def _image_classes(images: ImageEmbeddings, source_classes: Sequence[str], label_set: LabelSet) -> np.ndarray:
+    """Each image's class as an index into ``label_set.wnids`` (-1 when it has none there)."""
+    pos = {w: i for i, w in enumerate(label_set.wnids)}
+    if not source_classes:
+        raise ValueError("the image source has no classes; zero-shot classification needs labelled images")
+    mapping = np.array([pos.get(w, -1) for w in source_classes] + [-1], dtype=np.int64)
+    if (mapping[:-1] < 0).all():
+        raise ValueError(
+            f"none of the image source's {len(source_classes)} classes (e.g. {source_classes[0]!r}) is a class "
+            f"of label set {label_set.id!r} (e.g. {label_set.wnids[0]!r})"
+        )
+    return mapping[images.labels]  # label -1 indexes the trailing -1
+
+
+def _metrics(scores: np.ndarray, targets: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+    from .metrics import classification_metrics
+
+    return classification_metrics(scores, targets, n_boot=n_boot, seed=seed)
+
+
+def _fixed_k(img: np.ndarray, weights: np.ndarray, targets: np.ndarray, cfg: FixedK) -> tuple[dict[str, float], int]:
+    """Mean and sd over repetitions of the metrics on K sampled classes; and the mean image count."""
+    runs, n_imgs = [], []
+    n_classes = weights.shape[0]
+    for r in range(cfg.repeats):
+        chosen = np.sort(np.random.default_rng([cfg.seed, r]).choice(n_classes, cfg.k, replace=False))
+        sel = np.isin(targets, chosen)
+        remap = np.full(n_classes, -1, dtype=np.int64)
+        remap[chosen] = np.arange(cfg.k)
+        runs.append(_metrics(img[sel] @ weights[chosen].T, remap[targets[sel]], 0, 0))
+        n_imgs.append(int(sel.sum()))
+    out: dict[str, float] = {}
+    for key in runs[0]:
+        vals = np.array([m[key] for m in runs])
+        out[key] = float(vals.mean())
+        out[f"{key}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    return out, round(float(np.mean(n_imgs)))
+
+
+def zero_shot_classification(
+    encoder: Encoder,
+    images: ImageEmbeddings,
+    source_classes: Sequence[str],
+    label_set: LabelSet,
+    prompt_sets: Sequence[Prompts],
+    cache: EmbeddingCache,
+    *,
+    languages: Sequence[str] | None = None,
+    model_name: str = "",
+    dataset: str = "",
+    fixed_k: FixedK | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    batch_size: int = 256,
+    quiet: bool = True,
+) -> list[Result]:
+    """One :class:`Result` per (language, prompt set) from already encoded images.
+
+    ``source_classes`` names the classes of ``images.labels`` (wnids); ``languages`` defaults
+    to every language of the label set. Languages with fewer than two candidate classes (or
+    fewer than K in fixed-K mode) are skipped with a warning.
+    """
+    from tqdm.auto import tqdm
+
+    if not prompt_sets:
+        raise ValueError("no prompt sets given; use e.g. babelclip.data.prompts.label_only()")
+    img_cls = _image_classes(images, source_classes, label_set)
+    present = set(img_cls[img_cls >= 0].tolist())
+    langs = [get_language(lang).tag for lang in (languages if languages is not None else label_set.languages())]
+    results: list[Result] = []
+    for tag in tqdm(langs, desc="classification", unit="lang", disable=quiet):
+        if tag not in label_set.labels:
+            log.warning("label set %s has no labels for %s: skipped", label_set.id, tag)
+            continue
+        cls_idx, cls_labels = label_set.classes(tag)
+        keep = [(c, lab) for c, lab in zip(cls_idx, cls_labels) if c in present]
+        if len(keep) < (fixed_k.k if fixed_k else 2):
+            log.warning("%s: %d candidate classes with images, too few%s: skipped", tag, len(keep),
+                        f" for K={fixed_k.k}" if fixed_k else "")
+            continue
+        cls_idx, cls_labels = [c for c, _ in keep], [lab for _, lab in keep]
+        per_set = {p.name: p.templates(tag) for p in prompt_sets}
+        texts = list(dict.fromkeys(fill(t, lab) for tpl in per_set.values() for t in tpl for lab in cls_labels))
+        text_vecs = dict(zip(texts, encode_texts(encoder, texts, tag, cache, batch_size=batch_size)))
+        pos = np.full(len(label_set.wnids), -1, dtype=np.int64)
+        pos[cls_idx] = np.arange(len(cls_idx))
+        sel = np.flatnonzero((img_cls >= 0) & (pos[np.maximum(img_cls, 0)] >= 0))
+        img, targets = images.vectors[sel], pos[img_cls[sel]]
+        for p in prompt_sets:
+            weights = classifier_weights(text_vecs, cls_labels, per_set[p.name])
+            if fixed_k:
+                metrics, n_img = _fixed_k(img, weights, targets, fixed_k)
+                counts = {"images": n_img, "classes": fixed_k.k, "classes_available": len(cls_idx), "repeats": fixed_k.repeats}
+            else:
+                metrics = _metrics(img @ weights.T, targets, n_boot, seed)
+                counts = {"images": len(sel), "classes": len(cls_idx)}
+            counts["templates"] = len(per_set[p.name])
+            extra: dict[str, Any] = {}
+            if tag in getattr(p, "fallbacks", {}):
+                extra["prompt_fallback"] = p.fallbacks[tag]
+            results.append(Result(
+                model=model_name, fingerprint=encoder.fingerprint.key, dataset=dataset, task=TASK,
+                language=tag, metrics=metrics, counts=counts, prompts=p.name, labels=label_set.id,
+                protocol=fixed_k.protocol if fixed_k else "babel-imagenet", extra=extra,
+            ))
+    return results

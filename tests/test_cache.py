@@ -1,0 +1,111 @@
+"""The embedding cache: atomic batches, bitwise-identical resume, concurrent writers."""
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+from _tiny_encoder import TinyEncoder
+from PIL import Image
+
+from babelclip.eval.cache import EmbeddingCache
+from babelclip.eval.encode import encode_images, encode_texts
+from babelclip.eval.images import image_folder
+
+
+def _folder(root, n=10):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (9, 11, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    return image_folder(root)
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_killed_run_resumes_bitwise_identical(tmp_path, monkeypatch):
+    (tmp_path / "img").mkdir()
+    src = _folder(tmp_path / "img")
+    enc = TinyEncoder()
+    with EmbeddingCache(tmp_path / "ref", enc.fingerprint.key, enc.dim) as ref_cache:
+        ref = encode_images(enc, src, ref_cache, batch_size=3)
+    calls = {"n": 0}
+    real_put = EmbeddingCache.put_images
+
+    def dying_put(self, *a, **k):  # the process dies right after its 2nd committed batch
+        real_put(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Killed
+
+    enc2 = TinyEncoder()
+    with EmbeddingCache(tmp_path / "c", enc2.fingerprint.key, enc2.dim) as cache:
+        monkeypatch.setattr(EmbeddingCache, "put_images", dying_put)
+        with pytest.raises(Killed):
+            encode_images(enc2, src, cache, batch_size=3)
+        monkeypatch.setattr(EmbeddingCache, "put_images", real_put)
+        assert cache.counts()["images"] == 6  # two whole batches committed, nothing half-written
+    with EmbeddingCache(tmp_path / "c", enc2.fingerprint.key, enc2.dim) as cache:  # a new process, same dir
+        enc2.image_forwards = 0
+        resumed = encode_images(enc2, src, cache, batch_size=3)
+        assert enc2.image_forwards == 4  # only what was never committed
+        assert resumed.n_cached == 6 and resumed.n_encoded == 4
+    assert resumed.ids == ref.ids
+    assert resumed.vectors.tobytes() == ref.vectors.tobytes()
+
+
+def test_rollback_leaves_no_partial_batch(tmp_path):
+    with EmbeddingCache(tmp_path, "fp", 4) as cache:
+        with pytest.raises(ValueError, match="does not fit"):
+            cache.put_images(["a", "b"], [np.ones(4), np.ones(5)])
+        assert cache.counts()["images"] == 0
+    with pytest.raises(ValueError, match="4-d vectors"):
+        EmbeddingCache(tmp_path, "fp", 8)
+
+
+def _writer(path, wid, n, q):
+    try:
+        with EmbeddingCache(path, "fp", 8, timeout=60) as cache:
+            for i in range(n):
+                keys = [f"shared-{i}", f"w{wid}-{i}"]  # one key both write, one of its own
+                cache.put_images(keys, np.full((2, 8), wid * 1000 + i, np.float32))
+                cache.put_texts("de", [f"t{i}"], np.full((1, 8), wid, np.float32))
+                cache.get_images(keys)
+        q.put("ok")
+    except Exception as e:  # pragma: no cover - reported to the parent
+        q.put(repr(e))
+
+
+def test_two_processes_share_a_cache(tmp_path):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(tmp_path, w, 60, q)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [q.get(timeout=5) for _ in procs] == ["ok", "ok"]
+    with EmbeddingCache(tmp_path, "fp", 8) as cache:
+        assert cache.counts() == {"images": 180, "texts": 60}
+        got = cache.get_images([f"shared-{i}" for i in range(60)] + [f"w2-{i}" for i in range(60)])
+        for i in range(60):  # first writer wins, whole rows, never a mix
+            v = got[f"shared-{i}"]
+            assert len(set(v.tolist())) == 1 and v[0] in (1000 + i, 2000 + i)
+            assert np.all(got[f"w2-{i}"] == 2000 + i)
+
+
+def test_texts_encoded_once_across_calls_and_keyed_by_language(tmp_path):
+    enc = TinyEncoder()
+    with EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
+        a = encode_texts(enc, ["ein Hund", "eine Katze", "ein Hund"], "de", cache)
+        assert enc.text_forwards == 2 and np.array_equal(a[0], a[2])
+        encode_texts(enc, ["eine Katze", "ein Hund"], "de", cache)
+        assert enc.text_forwards == 2
+        encode_texts(enc, ["ein Hund"], "ja", cache)  # same string, other language: its own key
+        assert enc.text_forwards == 3
+    shared = TinyEncoder(text_language_agnostic=True)
+    with EmbeddingCache(None, shared.fingerprint.key, shared.dim) as cache:
+        encode_texts(shared, ["x y"], "de", cache)
+        encode_texts(shared, ["x y"], "ja", cache)
+        assert shared.text_forwards == 1
