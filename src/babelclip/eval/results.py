@@ -8,6 +8,7 @@ installed) for analysis and reports.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -108,7 +109,7 @@ def from_rows(rows: Iterable[dict[str, Any]]) -> list[Result]:
 
 
 def _is_empty(v: Any) -> bool:
-    return v is None or v == "" or (isinstance(v, float) and v != v)
+    return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
 
 
 def _cell_str(v: Any) -> str:
