@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from .data.labels import LabelSet, load_babel_imagenet
 from .data.prompts import PromptSet
+from .eval.report import make_report
+from .eval.results import Result, load_results
+from .eval.run import evaluate
 from .languages import Language, all_languages, get_language, resolve_languages
 from .models.base import Encoder, Fingerprint, WeightsNotFoundError
 from .models.registry import DEFAULT_MODEL, create_model, list_models
@@ -20,12 +23,16 @@ __all__ = [
     "LabelSet",
     "Language",
     "PromptSet",
+    "Result",
     "WeightsNotFoundError",
     "__version__",
     "all_languages",
     "create_model",
+    "evaluate",
     "get_language",
     "list_models",
     "load_babel_imagenet",
+    "load_results",
+    "make_report",
     "resolve_languages",
 ]
