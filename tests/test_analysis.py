@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _paths import REFERENCE
 
 from babelclip.eval.analysis import (
     classification_vs_retrieval,
@@ -21,9 +21,7 @@ from babelclip.eval.analysis import (
 from babelclip.eval.results import Result
 from babelclip.languages import get_language
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REF.is_dir():
-    REF = Path("/work/shared/reference")
+REF = REFERENCE
 PUBLISHED = REF / "babel-imagenet" / "results"
 needs_published = pytest.mark.skipif(
     not PUBLISHED.exists(), reason="reference results not on this machine"

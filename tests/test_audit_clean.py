@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _paths import REFERENCE
 
 from babelclip.data.audit import audit, collision_key, format_audit, totals
 from babelclip.data.clean import POLICIES, clean, format_diff
@@ -18,9 +17,7 @@ from babelclip.data.scripts_unicode import (
     to_traditional,
 )
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REF.is_dir():
-    REF = Path("/work/shared/reference")
+REF = REFERENCE
 BI = REF / "babel-imagenet"
 needs_ref = pytest.mark.skipif(
     not BI.is_dir(), reason="reference files of the Babel-ImageNet release not present"

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from _paths import REFERENCE
 
 from babelclip.data.captions import load_captions
 from babelclip.languages import UnknownLanguageError
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REF.is_dir():
-    REF = Path("/work/shared/reference")
+REF = REFERENCE
 BI = REF / "babel-imagenet"
 needs_ref = pytest.mark.skipif(
     not BI.is_dir(), reason="reference files of the Babel-ImageNet release not present"

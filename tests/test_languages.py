@@ -8,13 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from _paths import REFERENCE
 
-from babelclip.languages import RESOURCE_GROUPS, UnknownLanguageError, all_languages, get_language, resolve_languages
+from babelclip.languages import (
+    RESOURCE_GROUPS,
+    UnknownLanguageError,
+    all_languages,
+    get_language,
+    resolve_languages,
+)
 
 
 def _reference() -> Path:
-    beside = Path(__file__).resolve().parents[2] / "shared" / "reference"
-    return beside if beside.is_dir() else Path("/work/shared/reference")
+    return REFERENCE
 
 
 BABEL = _reference() / "babel-imagenet"

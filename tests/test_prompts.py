@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
+from _paths import REFERENCE
 
 from babelclip.data.prompts import (
     PromptSet,
@@ -18,9 +18,7 @@ from babelclip.data.prompts import (
     prompts_from_dict,
 )
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REF.is_dir():
-    REF = Path("/work/shared/reference")
+REF = REFERENCE
 NLLB = REF / "babel-imagenet" / "nllb_dist13b_prompts.json"
 needs_ref = pytest.mark.skipif(not NLLB.is_file(), reason="reference NLLB prompts not present")
 
