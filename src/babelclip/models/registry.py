@@ -35,7 +35,9 @@ class Family:
     def factory(self):
         try:
             mod = importlib.import_module(self.module)
-        except ImportError as e:  # a missing optional dependency
+        except ImportError as e:
+            if (e.name or "").startswith("babelclip"):
+                raise  # our own module is broken: not a missing extra
             raise ImportError(
                 f"model family {self.prefix!r} needs optional dependencies that are not installed "
                 f"({e}); install them with: pip install 'babelclip[{self.extra}]'"
