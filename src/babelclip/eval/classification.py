@@ -88,12 +88,17 @@ def fill(template: str, label: str) -> str:
 
 
 def classifier_weights(text_vecs: dict[str, np.ndarray], labels: Sequence[str], templates: Sequence[str]) -> np.ndarray:
-    """``(n_classes, dim)``: per class the re-normalised mean of its normalised prompt embeddings."""
-    rows = []
-    for label in labels:
-        vecs = l2_normalize(np.stack([text_vecs[fill(t, label)] for t in templates]))
-        rows.append(vecs.mean(axis=0))
-    return l2_normalize(np.stack(rows))
+    """``(n_classes, dim)``: per class the re-normalised mean of its normalised prompt embeddings.
+
+    One gather of a ``(n_classes, n_templates, dim)`` block instead of a loop over classes."""
+    row: dict[str, int] = {}
+    idx = np.array([[row.setdefault(fill(t, label), len(row)) for t in templates] for label in labels], dtype=np.int64)
+    return _weights(np.stack([text_vecs[t] for t in row]), idx)
+
+
+def _weights(vecs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Class ``c``: the re-normalised mean of the normalised rows ``vecs[idx[c]]``."""
+    return l2_normalize(l2_normalize(vecs[idx]).mean(axis=1))
 
 
 def _image_classes(images: ImageEmbeddings, source_classes: Sequence[str], label_set: LabelSet) -> np.ndarray:
@@ -178,14 +183,16 @@ def zero_shot_classification(
             continue
         cls_idx, cls_labels = [c for c, _ in keep], [lab for _, lab in keep]
         per_set = {p.name: p.templates(tag) for p in prompt_sets}
-        texts = list(dict.fromkeys(fill(t, lab) for tpl in per_set.values() for t in tpl for lab in cls_labels))
-        text_vecs = dict(zip(texts, encode_texts(encoder, texts, tag, cache, batch_size=batch_size)))
+        row: dict[str, int] = {}  # distinct prompt -> row of ``vecs``; one fill per (set, template, label)
+        idx = {name: np.array([[row.setdefault(fill(t, lab), len(row)) for t in tpl] for lab in cls_labels],
+                              dtype=np.int64) for name, tpl in per_set.items()}
+        vecs = encode_texts(encoder, list(row), tag, cache, batch_size=batch_size)
         pos = np.full(len(label_set.wnids), -1, dtype=np.int64)
         pos[cls_idx] = np.arange(len(cls_idx))
         sel = np.flatnonzero((img_cls >= 0) & (pos[np.maximum(img_cls, 0)] >= 0))
         img, targets = images.vectors[sel], pos[img_cls[sel]]
         for p in prompt_sets:
-            weights = classifier_weights(text_vecs, cls_labels, per_set[p.name])
+            weights = _weights(vecs, idx[p.name])
             if fixed_k:
                 metrics, n_img = _fixed_k(img, weights, targets, fixed_k)
                 counts = {"images": n_img, "classes": fixed_k.k, "classes_available": len(cls_idx), "repeats": fixed_k.repeats}
