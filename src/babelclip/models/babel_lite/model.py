@@ -1,0 +1,166 @@
+"""babel-lite as a :class:`~babelclip.models.torch_encoder.TorchEncoder`.
+
+A saved babel-lite is a directory with ``babel_lite.json`` (architecture, preprocessing,
+representation, training record) and the head's weights; the backbones come from the pinned
+registry packages (:mod:`.weights`). The shipped head lives next to this file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ...languages import Language
+from ..base import Fingerprint, hash_files
+from ..torch_encoder import TorchEncoder, dtype_name, normalize_rows
+from .head import HeadConfig, TextHead, embed_distribution, representation_dim
+from .image_tower import ImagePreprocess, load_efficientnet_lite0
+from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
+from .weights import weights_digest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "babel_lite.json"
+HEAD_NAME = "head.safetensors"
+PACKAGE_DIR = Path(__file__).parent
+IMAGE_MICRO_BATCH = 8  # larger batches spill EfficientNet's activations out of cache (see bench)
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{model_dir} is not a babel-lite model directory: {CONFIG_NAME} is missing")
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    if cfg.get("format") != "babel-lite/1":
+        raise ValueError(f"{path}: unsupported format {cfg.get('format')!r}; expected 'babel-lite/1'")
+    return cfg
+
+
+def load_head(model_dir: Path, cfg: dict[str, Any]) -> TextHead:
+    from safetensors.torch import load_file
+
+    head = TextHead(HeadConfig(**cfg["head"]["config"]))
+    state = {k: v.float() for k, v in load_file(str(model_dir / cfg["head"]["file"])).items()}
+    head.load_state_dict(state)
+    return head.eval()
+
+
+class BabelLite(TorchEncoder):
+    """EfficientNet-Lite0 + multilingual-e5-small + a trained class head (see docs/babel-lite.md).
+
+    ``encode_texts`` = normalise(embed(softmax(head(mean_pool(text_tower(tokenize(texts)))))))
+    ``encode_images`` = normalise(embed(softmax(classifier(pixels)))), embed per
+    :func:`~.head.embed_distribution`. ``text_tower`` is a plain ``BertModel`` that adapters
+    may wrap or replace.
+    """
+
+    def __init__(self, model_dir: str | Path = PACKAGE_DIR, device: str | torch.device | None = "cpu",
+                 dtype: str | torch.dtype | None = None, verify: bool = True, representation: str | None = None):
+        super().__init__(device, dtype)
+        self.model_dir = Path(model_dir)
+        self.config = read_config(self.model_dir)
+        self.representation = representation or self.config["representation"]
+        self.image_prep = ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.config["image"]["preprocess"].items()})
+        self.text_prep = TextPreprocess(**self.config["text"]["preprocess"])
+        self.image_temperature = float(self.config["image"].get("temperature", 1.0))
+        self.text_temperature = float(self.config["text"].get("temperature", 1.0))
+        self.image_tower = load_efficientnet_lite0(verify).to(self.device, self.dtype)
+        self.text = TextEncoder(load_tower(verify).to(self.device, self.dtype), load_tokenizer(max_length=self.text_prep.max_length), self.text_prep)
+        self.head = load_head(self.model_dir, self.config).to(self.device, self.dtype)
+        self.dim = representation_dim(self.head.cfg.num_classes, self.representation)
+        head_hash = hash_files([str(self.model_dir / self.config["head"]["file"])])
+        prep = {"image": self.image_prep.as_dict(), "text": self.text_prep.as_dict(), "representation": self.representation,
+                "temperatures": [self.image_temperature, self.text_temperature]}
+        self.fingerprint = Fingerprint(
+            family="babel-lite",
+            name=self.config.get("name", "babel-lite"),
+            weights=hashlib.sha256(f"{weights_digest()}|head={head_hash}".encode()).hexdigest(),
+            preprocess=json.dumps(prep, sort_keys=True),
+            dtype=dtype_name(self.dtype),
+        )
+
+    # -- the pieces an adapter needs -----------------------------------------------------------
+    @property
+    def text_tower(self) -> torch.nn.Module:
+        return self.text.tower
+
+    @text_tower.setter
+    def text_tower(self, module: torch.nn.Module) -> None:
+        self.text.tower = module
+
+    def tokenize(self, texts: Sequence[str], lang: str | Language | None = None) -> list[list[int]]:
+        return self.text.tokenize(list(texts), lang)
+
+    mean_pool = staticmethod(mean_pool)
+
+    def text_distribution(self, texts: Sequence[str], lang: Language | None = None) -> torch.Tensor:
+        """Per text, the head's distribution ``q`` over the 1000 classes."""
+        emb = self.text.embed(list(texts), lang, self.device)
+        return torch.softmax(self.head(emb).float() / self.text_temperature, dim=-1)
+
+    def image_distribution(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Per preprocessed image, the classifier's own distribution ``p`` over the classes."""
+        outs = []
+        for s in range(0, len(pixels), IMAGE_MICRO_BATCH):
+            x = pixels[s : s + IMAGE_MICRO_BATCH].contiguous(memory_format=torch.channels_last)
+            outs.append(self.image_tower(x).float())
+        logits = torch.cat(outs) if outs else torch.zeros(0, self.head.cfg.num_classes)
+        return torch.softmax(logits / self.image_temperature, dim=-1)
+
+    # -- TorchEncoder hooks ---------------------------------------------------------------------
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return self.image_prep(image)
+
+    def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return embed_distribution(self.image_distribution(pixels), "image", self.representation)
+
+    def _text_features(self, texts: list[str], lang: Language) -> torch.Tensor:
+        return embed_distribution(self.text_distribution(texts, lang), "text", self.representation)
+
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 64) -> np.ndarray:
+        """As :meth:`TorchEncoder.encode_images`, with the next batch preprocessed in a thread
+        while the network runs (PIL and torch both release the GIL)."""
+        if not len(images):
+            return np.zeros((0, self.dim), np.float32)
+        chunks = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
+
+        def prep(chunk) -> torch.Tensor:
+            return torch.stack([self.preprocess(im) for im in chunk])
+
+        out = []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            nxt = pool.submit(prep, chunks[0])
+            for i in range(len(chunks)):
+                pixels = nxt.result()
+                if i + 1 < len(chunks):
+                    nxt = pool.submit(prep, chunks[i + 1])
+                out.append(self.encode_pixels(pixels))
+        return np.concatenate(out)
+
+
+def create(ident: str = "", device: str | torch.device | None = "cpu", dtype: str | None = None, **opts: Any) -> BabelLite:
+    """``ident`` "" → the shipped model; a directory holding ``babel_lite.json`` → a saved variant.
+
+    Options: ``verify`` (default True: check the weight files' SHA-256), ``representation``
+    (``"inner"`` or ``"sqrt"``, overrides the saved one).
+    """
+    model_dir = PACKAGE_DIR if ident in ("", "default") else Path(ident)
+    if not model_dir.is_dir():
+        raise ValueError(f"babel-lite: {ident!r} is neither '' (the shipped model) nor a directory holding {CONFIG_NAME}")
+    allowed = {"verify", "representation"}
+    if set(opts) - allowed:
+        raise TypeError(f"babel-lite: unknown options {sorted(set(opts) - allowed)}; allowed: {sorted(allowed)}")
+    return BabelLite(model_dir, device=device, dtype=dtype, **opts)
+
+
+__all__ = ["BabelLite", "create", "normalize_rows"]
