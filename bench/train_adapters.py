@@ -1,0 +1,171 @@
+"""Per-language LoRA adapters for babel-lite: before/after figures with 95% confidence intervals.
+
+For each language: distil babel-lite's text side on CLDR emoji names/keywords (+ a public-domain
+Bible where one exists) for at most ``--max-minutes`` on this machine's CPU cores, then compare
+the base model with the model-with-adapters on
+
+- Babel-ImageNet label→class alignment, text only (the language's labels against the English
+  CLIP class names of the same classes, among that language's classes; bootstrap CI);
+- Tux Paint text→image retrieval R@1/R@5 in that language (bootstrap CI over queries);
+- English: the same two figures, which the adapters must not move (they are bitwise unchanged
+  by construction; the script checks it).
+
+Evaluation data never enters training: the leakage guard drops copies and the overlap between
+CLDR training targets and the evaluation texts is printed beside the results.
+
+    nice -n 10 python bench/train_adapters.py --langs am,km,sw,ka,hy --max-minutes 15 --out bench_out/adapters
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("train_adapters")
+
+
+def _fmt(m: dict, key: str) -> str:
+    lo, hi = m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high")
+    return f"{100 * m[key]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" if lo is not None else f"{100 * m[key]:.1f}"
+
+
+def tux_queries(stamps, rows: dict[str, int], tag: str) -> tuple[list[str], list[int]]:
+    texts, owners = [], []
+    for s in stamps:
+        if tag in s.texts and s.id in rows:
+            texts.append(s.texts[tag])
+            owners.append(rows[s.id])
+    return texts, owners
+
+
+def evaluate(encoder, labels, stamps, images, tag: str, class_vectors=None) -> dict:
+    """``labels`` = (Babel-ImageNet as released, CLIP English names): the language's labels are
+    scored against the CLIP names of their classes (for English: BabelNet lemmas vs CLIP names)."""
+    from babelclip.train.evaluate import label_alignment, text_to_image_recall
+
+    raw, clip = labels
+    out = {}
+    if tag in raw.labels:
+        out["labels"] = label_alignment(encoder, raw, tag, reference=clip, class_vectors=class_vectors)
+    texts, owners = tux_queries(stamps, images.row_of(), tag)
+    if texts:
+        out["tuxpaint"] = text_to_image_recall(encoder, images.vectors, texts, owners, tag)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="babel-lite")
+    ap.add_argument("--langs", default="am,km,sw,ka,hy")
+    ap.add_argument("--out", default="bench_out/adapters")
+    ap.add_argument("--steps", type=int, default=3000, help="schedule length; --max-minutes usually stops first")
+    ap.add_argument("--max-minutes", type=float, default=15.0)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lora-r", type=int, default=8)
+    ap.add_argument("--contrastive-weight", type=float, default=0.0)
+    ap.add_argument("--level", choices=["output", "tower"], default="tower",
+                    help="tower: distil the mean-pooled mE5 embedding (the head was trained on that space); "
+                         "output: babel-lite's class-distribution embedding, whose slack coordinate dominates the MSE")
+    ap.add_argument("--names-only", action="store_true", help="CLDR names only (no keyword lists): half the pairs, shorter texts")
+    ap.add_argument("--bible", action="store_true", help="add a usable (public-domain/open) Bible where one exists")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prototypes", choices=["english", "head"], default="english",
+                    help="class side of the label alignment: English CLIP names, or (babel-lite) each class's "
+                         "image-side unit vector, i.e. the head's argmax among the language's classes")
+    ap.add_argument("--cache", default=None, help="image-embedding cache directory (default: babelclip's, $BABELCLIP_CACHE)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    import torch
+
+    from babelclip import create_model, get_language
+    from babelclip.data.labels import imagenet_clip_labelset, load_babel_imagenet
+    from babelclip.data.tuxpaint import find_stamps, tuxpaint_images
+    from babelclip.eval.cache import EmbeddingCache, default_cache_dir
+    from babelclip.eval.encode import encode_images
+    from babelclip.train.adapters import load_adapters
+    from babelclip.train.distill import DistillConfig, distill
+    from babelclip.train.leakage import filter_leakage, labelset_eval_set, tuxpaint_eval_set
+    from babelclip.train.parallel import ParallelDataError
+    from babelclip.train.sources import bible_pairs, cldr_pairs
+    from babelclip.train.text_side import trainable_text
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tags = [get_language(c).tag for c in args.langs.split(",")]
+    raw = load_babel_imagenet(unknown="skip", allow_download=False)
+    labelset = (raw, imagenet_clip_labelset())
+    guard_sets = [tuxpaint_eval_set(), labelset_eval_set(raw)]
+    stamps, _ = find_stamps()
+
+    base = create_model(args.model)
+    t = time.time()
+    with EmbeddingCache(args.cache or default_cache_dir(), base.fingerprint.key, base.dim) as cache:
+        images = encode_images(base, tuxpaint_images(stamps), cache, quiet=False)
+    log.info("%d Tux Paint images encoded in %.0f s", len(images.ids), time.time() - t)
+    protos = None
+    if args.prototypes == "head":
+        from babelclip.models.babel_lite.head import embed_distribution
+
+        with torch.no_grad():
+            eye = torch.eye(base.head.cfg.num_classes)
+            protos = embed_distribution(eye, "image", base.representation).float().numpy()
+    before = {tag: evaluate(base, labelset, stamps, images, tag, protos) for tag in ["en", *tags]}
+    base_en = base.encode_texts([s.texts["en"] for s in stamps if "en" in s.texts], "en")
+    del base
+
+    runs = {}
+    for tag in tags:
+        adir = out / tag
+        corpus = cldr_pairs(tag, keywords=not args.names_only)
+        if args.bible:
+            try:
+                corpus = corpus.merged(bible_pairs(tag))
+            except ParallelDataError as e:
+                log.info("no Bible for %s: %s", tag, e)
+        corpus, leak = filter_leakage(corpus.deduplicated(), guard_sets)
+        if (adir / "babelclip_adapter.json").exists():
+            log.info("%s: adapter exists, reusing %s", tag, adir)
+            runs[tag] = {"leakage": leak.as_dict(), **json.loads((adir / "babelclip_adapter.json").read_text())["losses"]}
+            continue
+        model = create_model(args.model)
+        cfg = DistillConfig(method="lora", steps=args.steps, batch_size=args.batch_size, lr=args.lr, lora_r=args.lora_r,
+                            warmup_steps=max(1, args.steps // 10), contrastive_weight=args.contrastive_weight, checkpoint_every=200,
+                            max_minutes=args.max_minutes, progress=True)
+        t = time.time()
+        res = distill(trainable_text(model, level=args.level), corpus, cfg, adir, resume=True,
+                      cache_dir=out / "teacher_cache", extra_meta={"model": args.model, "leakage": leak.as_dict()})
+        runs[tag] = {"pairs": len(corpus), "steps": res.steps_done, "minutes": (time.time() - t) / 60,
+                     "first": res.losses[0], "last": float(np.mean(res.losses[-20:])), "leakage": leak.as_dict()}
+        del model
+
+    adapted = load_adapters(create_model(args.model), [out / tag for tag in tags])
+    after = {tag: evaluate(adapted, labelset, stamps, images, tag, protos) for tag in ["en", *tags]}
+    en_same = bool(np.array_equal(adapted.encode_texts([s.texts["en"] for s in stamps if "en" in s.texts], "en"), base_en))
+
+    doc = {"model": args.model, "args": vars(args), "before": before, "after": after, "runs": runs, "english_bitwise_unchanged": en_same}
+    (out / f"results-{args.prototypes}.json").write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
+    print(f"\nEnglish text embeddings bitwise unchanged: {en_same}")
+    print("| lang | labels top-1 before | after | Tux R@1 before | after | Tux R@5 before | after | pairs | steps | min | overlap tux / labels |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for tag in ["en", *tags]:
+        b, a, r = before[tag], after[tag], runs.get(tag, {})
+        cells = [tag]
+        cells += [_fmt(b["labels"], "top1"), _fmt(a["labels"], "top1")] if "labels" in b else ["-", "-"]
+        cells += [_fmt(b["tuxpaint"], "r@1"), _fmt(a["tuxpaint"], "r@1"), _fmt(b["tuxpaint"], "r@5"), _fmt(a["tuxpaint"], "r@5")] if "tuxpaint" in b else ["-"] * 4
+        lk = r.get("leakage", {})
+        ov = lk.get("overlap_fraction", {})
+        cells += [str(r.get("pairs", "-")), str(r.get("steps", "-")), f"{r['minutes']:.1f}" if "minutes" in r else "-",
+                  " / ".join(f"{100 * v:.1f}%" for v in ov.values()) if ov else "-"]
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

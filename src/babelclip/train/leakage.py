@@ -1,0 +1,157 @@
+"""Never train on evaluation data: drop training pairs copied from an evaluation set, count the rest.
+
+Two kinds of match between training pairs and evaluation texts are told apart:
+
+- **copies** (dropped): the target side is a whole evaluation *sentence* (at least
+  ``min_sentence_words`` words — a sentence that long does not turn up in another source by
+  chance); or, for data of unknown provenance (a user's file), the pair *is* an evaluation
+  item: its English and target sides are the English and ``lang`` texts of the same Tux Paint
+  stamp or the same Babel-ImageNet class (a label-file entry used as a pair);
+- **overlap** (kept, reported): any other target text equal to an evaluation text in that
+  language. For a corpus marked independent (``corpus.meta["independent"] == "yes"``: CLDR,
+  Bibles — written without the evaluation sets), short exact matches, even whole label pairs
+  (CLDR's "dog" ↔ "mbwa" equals Swahili's Babel-ImageNet entry), are legitimate knowledge of
+  the language and count here. They help the score, so :class:`LeakageReport` gives their count
+  and the fraction of the evaluation set they touch, to be printed beside the results.
+
+Texts are compared after Unicode NFKC, case folding, punctuation removal and whitespace collapse.
+"""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from ..languages import Language, get_language
+from .parallel import ParallelCorpus
+
+log = logging.getLogger(__name__)
+
+
+def normalise(text: str) -> str:
+    """The comparison key of a text: NFKC, casefold, punctuation/symbols → space, spaces collapsed.
+
+    Letters, combining marks and digits are kept: the vowel signs of Khmer, Devanagari, Thai...
+    are marks (``Mn``/``Mc``), and treating them as separators would split every word.
+    """
+    t = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join("".join(" " if unicodedata.category(c)[0] in "PSZC" else c for c in t).split())
+
+
+@dataclass
+class EvalSet:
+    """The texts of one evaluation set: per language tag, ``{item id: text}`` (English under "en")."""
+
+    name: str
+    texts: dict[str, dict[str, str]]
+
+    def items(self, lang: Language) -> list[tuple[str, str, str]]:
+        """``(item id, english, target)`` for items with a text in both English and ``lang``."""
+        en, tgt = self.texts.get("en", {}), self.texts.get(lang.tag, {})
+        return [(i, en.get(i, ""), t) for i, t in tgt.items()]
+
+
+def tuxpaint_eval_set(root: str | None = None) -> EvalSet:
+    """Every Tux Paint stamp description (the retrieval queries), keyed by stamp id."""
+    from ..data.tuxpaint import DEFAULT_ROOT, find_stamps
+
+    stamps, _ = find_stamps(root or DEFAULT_ROOT)
+    texts: dict[str, dict[str, str]] = {}
+    for s in stamps:
+        for tag, text in s.texts.items():
+            texts.setdefault(tag, {})[s.id] = text
+    return EvalSet("tuxpaint", texts)
+
+
+def labelset_eval_set(labelset) -> EvalSet:
+    """A :class:`~babelclip.data.labels.LabelSet` (e.g. Babel-ImageNet) keyed by class index."""
+    texts = {tag: {str(i): lab for i, lab in per.items()} for tag, per in labelset.labels.items()}
+    return EvalSet(labelset.name, texts)
+
+
+@dataclass
+class LeakageReport:
+    """What the guard did for one language: drops per evaluation set, and the kept overlap."""
+
+    lang: str
+    n_in: int
+    n_kept: int
+    independent: bool = False  # the corpus was marked independent of the evaluation sets
+    dropped: dict[str, int] = field(default_factory=dict)  # eval set -> pairs dropped as copies
+    overlap_pairs: dict[str, int] = field(default_factory=dict)  # eval set -> kept pairs whose target matches
+    overlap_eval_items: dict[str, int] = field(default_factory=dict)  # eval set -> items whose text is a training target
+    eval_items: dict[str, int] = field(default_factory=dict)  # eval set -> items in this language
+    examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # a few dropped pairs per set
+
+    @property
+    def n_dropped(self) -> int:
+        return self.n_in - self.n_kept
+
+    def overlap_fraction(self, eval_name: str) -> float:
+        """Fraction of the evaluation set's items in this language whose text is also a training target."""
+        n = self.eval_items.get(eval_name, 0)
+        return self.overlap_eval_items.get(eval_name, 0) / n if n else 0.0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["n_dropped"] = self.n_dropped
+        d["overlap_fraction"] = {k: self.overlap_fraction(k) for k in self.eval_items}
+        return d
+
+    def summary(self) -> str:
+        parts = [f"{self.lang}: kept {self.n_kept}/{self.n_in} pairs"]
+        for k in self.eval_items:
+            parts.append(
+                f"{k}: dropped {self.dropped.get(k, 0)} copies, overlap {self.overlap_eval_items.get(k, 0)}/"
+                f"{self.eval_items[k]} items ({100 * self.overlap_fraction(k):.1f}%)"
+            )
+        return "; ".join(parts)
+
+
+def filter_leakage(
+    corpus: ParallelCorpus, eval_sets: Iterable[EvalSet], min_sentence_words: int = 4, n_examples: int = 5
+) -> tuple[ParallelCorpus, LeakageReport]:
+    """``corpus`` without evaluation copies, and the report of what was dropped and overlaps."""
+    lang = get_language(corpus.lang)
+    eval_sets = list(eval_sets)
+    independent = corpus.meta.get("independent") == "yes"
+    report = LeakageReport(lang.tag, len(corpus), 0, independent)
+    index = []
+    for ev in eval_sets:
+        items = ev.items(lang)
+        report.eval_items[ev.name] = len(items)
+        pair_keys = {(normalise(e), normalise(t)) for _, e, t in items if e}
+        target_items: dict[str, set[str]] = {}
+        for item_id, _, t in items:
+            target_items.setdefault(normalise(t), set()).add(item_id)
+        index.append((ev.name, pair_keys, target_items))
+    kept: list[tuple[str, str]] = []
+    touched: dict[str, set[str]] = {name: set() for name, _, _ in index}
+    for en, tgt in corpus.pairs:
+        ke, kt = normalise(en), normalise(tgt)
+        copy_of = None
+        overlaps = []
+        for name, pair_keys, target_items in index:
+            if (kt in target_items and len(kt.split()) >= min_sentence_words) or (not independent and (ke, kt) in pair_keys):
+                copy_of = name
+                break
+            if kt in target_items:
+                overlaps.append(name)
+        if copy_of:
+            report.dropped[copy_of] = report.dropped.get(copy_of, 0) + 1
+            ex = report.examples.setdefault(copy_of, [])
+            if len(ex) < n_examples:
+                ex.append((en, tgt))
+            continue
+        kept.append((en, tgt))
+        for name in overlaps:
+            report.overlap_pairs[name] = report.overlap_pairs.get(name, 0) + 1
+            touched[name] |= next(ti for n, _, ti in index if n == name)[kt]
+    report.n_kept = len(kept)
+    report.overlap_eval_items = {k: len(v) for k, v in touched.items()}
+    if report.n_dropped:
+        log.warning("leakage guard dropped %d %s pairs copied from evaluation data (%s)", report.n_dropped, lang.tag, report.dropped)
+    log.info("leakage guard: %s", report.summary())
+    out = ParallelCorpus(lang, kept, corpus.source, corpus.licence, {**corpus.meta, "leakage_guard": "applied"})
+    return out, report
