@@ -112,3 +112,13 @@ def test_zoo_families_train_and_route(kind, tmp_path):
     model = load_adapters(_family_model(kind, tmp_path), [tmp_path / "ad"])
     assert np.array_equal(model.encode_texts(words, "en"), ref_en)
     assert not np.allclose(model.encode_texts(words, "de"), ref_de, atol=1e-5)
+
+
+def test_adapted_models_never_share_text_embeddings_across_languages():
+    # babel-lite's text side ignores the language, so the cache shares a string's embedding
+    # across languages; once adapters route by language that sharing would be wrong.
+    from babelclip.models.babel_lite.model import BabelLite
+    from babelclip.train.adapters import AdaptedEncoder
+
+    assert BabelLite.text_language_agnostic is True
+    assert AdaptedEncoder.text_language_agnostic is False

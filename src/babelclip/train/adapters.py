@@ -64,6 +64,10 @@ class AdaptedEncoder:
     base object, from then on.
     """
 
+    # Each language may run through its own adapter, so a text's embedding depends on its
+    # language even when the base model's does not (never inherit the base's flag).
+    text_language_agnostic = False
+
     def __init__(self, base: Encoder, adapter_dirs: Sequence[str | os.PathLike], text: TrainableText | None = None):
         import peft
 

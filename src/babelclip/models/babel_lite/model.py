@@ -64,6 +64,10 @@ class BabelLite(TorchEncoder):
     may wrap or replace.
     """
 
+    # multilingual-e5 has no language token: the same string embeds the same in every language,
+    # so the evaluation cache encodes it once across languages.
+    text_language_agnostic = True
+
     def __init__(self, model_dir: str | Path = PACKAGE_DIR, device: str | torch.device | None = "cpu",
                  dtype: str | torch.dtype | None = None, verify: bool = True, representation: str | None = None):
         super().__init__(device, dtype)
