@@ -109,3 +109,77 @@ def test_texts_encoded_once_across_calls_and_keyed_by_language(tmp_path):
         encode_texts(shared, ["x y"], "de", cache)
         encode_texts(shared, ["x y"], "ja", cache)
         assert shared.text_forwards == 1
+
+
+def test_repeated_call_reads_one_block_bitwise_and_encodes_nothing(tmp_path, monkeypatch):
+    texts = ["ein Hund", "eine Katze", "ein Hund", "ein Baum"]
+    enc = TinyEncoder()
+    with EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
+        cold = encode_texts(enc, texts, "de", cache)
+        assert enc.text_forwards == 3
+    enc2 = TinyEncoder()  # a later run: new process, same cache directory
+
+    def no_row_reads(*a, **k):
+        raise AssertionError("a warm call must not read per-text rows")
+
+    monkeypatch.setattr(EmbeddingCache, "get_texts", no_row_reads)
+    with EmbeddingCache(tmp_path, enc2.fingerprint.key, enc2.dim) as cache:
+        warm = encode_texts(enc2, texts, "de", cache)
+    assert enc2.text_forwards == 0
+    assert warm.tobytes() == cold.tobytes()
+    assert np.array_equal(warm[0], warm[2])  # duplicates map to their text's row
+    warm[0] += 1.0  # callers get a writable array that does not alias the cache
+
+
+def test_changed_text_list_misses_the_block_and_reuses_rows(tmp_path, monkeypatch):
+    import babelclip.eval.encode as enc_mod
+
+    monkeypatch.setattr(enc_mod, "TEXT_CHUNK_BATCHES", 1)  # with batch_size=1: chunks of one text
+    enc = TinyEncoder()
+    with EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
+        a = encode_texts(enc, ["ein Hund", "eine Katze"], "de", cache, batch_size=1)
+        b = encode_texts(enc, ["ein Hund", "eine Kuh"], "de", cache, batch_size=1)  # one label changed
+        assert enc.text_forwards == 3  # only the new text
+        assert b[0].tobytes() == a[0].tobytes()
+        fresh = TinyEncoder().encode_texts(["eine Kuh"], "de")
+        assert b[1].tobytes() == fresh[0].tobytes()  # the new text, not the stale block's row
+        c = encode_texts(enc, ["eine Katze", "ein Hund"], "de", cache, batch_size=1)  # same texts, other order
+        assert enc.text_forwards == 3 and c.tobytes() == a[::-1].tobytes()
+        assert cache.get_text_block("ja", ["ein Hund", "eine Katze"]) is None  # keyed by language
+        assert cache.get_text_block("de", ["ein Hund", "eine Katze"]).tobytes() == a.tobytes()
+    with pytest.raises(ValueError, match="does not fit"):
+        EmbeddingCache(None, "fp", 4).put_text_block("de", ["x"], np.ones((2, 4)))
+    # the digest separates lists that concatenate to the same string
+    assert EmbeddingCache.texts_digest(["ab", "c"]) != EmbeddingCache.texts_digest(["a", "bc"])
+
+
+def test_killed_text_call_stores_no_block_and_resumes_bitwise(tmp_path, monkeypatch):
+    import babelclip.eval.encode as enc_mod
+
+    texts = [f"text number {i}" for i in range(40)]
+    ref_enc = TinyEncoder()
+    with EmbeddingCache(None, ref_enc.fingerprint.key, ref_enc.dim) as cache:
+        ref = encode_texts(ref_enc, texts, "de", cache, batch_size=2)
+    monkeypatch.setattr(enc_mod, "TEXT_CHUNK_BATCHES", 5)  # chunks of 10 texts
+    calls = {"n": 0}
+    real_put = EmbeddingCache.put_texts
+
+    def dying_put(self, *a, **k):
+        real_put(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Killed
+
+    enc = TinyEncoder()
+    with EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
+        monkeypatch.setattr(EmbeddingCache, "put_texts", dying_put)
+        with pytest.raises(Killed):
+            encode_texts(enc, texts, "de", cache, batch_size=2)
+        monkeypatch.setattr(EmbeddingCache, "put_texts", real_put)
+        assert cache.get_text_block("de", texts) is None
+        assert cache.counts()["texts"] == 20
+    enc2 = TinyEncoder()
+    with EmbeddingCache(tmp_path, enc2.fingerprint.key, enc2.dim) as cache:
+        resumed = encode_texts(enc2, texts, "de", cache, batch_size=2)
+        assert enc2.text_forwards == 20
+    assert resumed.tobytes() == ref.tobytes()

@@ -116,3 +116,38 @@ def test_errors_are_clear():
             zero_shot_classification(enc, imgs, WNIDS, LABELS, [], cache)
     with pytest.raises(ValueError, match="k >= 2"):
         FixedK(1)
+
+
+def test_warm_run_is_bitwise_cold_with_no_text_forward_and_sees_label_changes(tmp_path, monkeypatch):
+    import dataclasses
+
+    import babelclip.eval.encode as enc_mod
+
+    monkeypatch.setattr(enc_mod, "TEXT_CHUNK_BATCHES", 1)  # with batch_size=1: chunks of one text
+    enc = TinyEncoder()
+    imgs = _images(enc, "de", noise=0.5, seed=1)
+    sets = [label_only(), TEMPLATES, ensemble([label_only(), TEMPLATES])]
+
+    def run(e, labels=LABELS, s=sets):  # ``cache``: the one open in the enclosing block
+        return zero_shot_classification(e, imgs, WNIDS, labels, s, cache, languages=["de", "en"],
+                                        n_boot=20, batch_size=1)
+
+    with EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
+        cold = run(enc)
+    warm_enc = TinyEncoder()
+    with EmbeddingCache(tmp_path, warm_enc.fingerprint.key, warm_enc.dim) as cache:
+        warm = run(warm_enc)
+        assert warm_enc.text_forwards == 0
+        assert [r.metrics for r in warm] == [r.metrics for r in cold]  # exact float equality
+        # a changed label: only its prompts are encoded, and the result follows the new label
+        changed = dataclasses.replace(LABELS, labels={**LABELS.labels, "de": {**LABELS.labels["de"], 0: "Pudel"}})
+        after = run(warm_enc, changed)
+        assert warm_enc.text_forwards == 3  # "Pudel" x 3 distinct templates
+        assert sorted(t for c in warm_enc.text_calls for t in c[1]) == ["Pudel", "Pudel in a picture", "a photo of a Pudel."]
+        # a changed template: only the new template's prompts
+        more = PromptSet("three", default=(*TEMPLATES.default, "{}!"))
+        run(warm_enc, changed, [more])
+        assert warm_enc.text_forwards == 3 + 4 + 4  # "{}!" x 4 German and 4 English labels
+    fresh = TinyEncoder()
+    with EmbeddingCache(None, fresh.fingerprint.key, fresh.dim) as cache:
+        assert [r.metrics for r in run(fresh, changed)] == [r.metrics for r in after]

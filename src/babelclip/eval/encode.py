@@ -223,14 +223,33 @@ def encode_texts(
 ) -> np.ndarray:
     """``(len(texts), dim)`` unit-norm embeddings; each distinct text reaches the model at most once.
 
-    The distinct texts are sorted by length and cut into fixed chunks of ``batch_size *
+    A call whose ordered distinct texts were all seen together before is answered from one
+    cached block (:meth:`EmbeddingCache.get_text_block`), with no per-text lookups. Otherwise
+    the distinct texts are sorted by length and cut into fixed chunks of ``batch_size *
     TEXT_CHUNK_BATCHES`` (the encoder batches them by ``batch_size``); chunks whose texts are
-    all cached are skipped, so a resumed call encodes the same chunks as an uninterrupted one.
+    all cached are skipped, so a resumed call encodes the same chunks as an uninterrupted one;
+    then the call's block is stored.
     """
     if isinstance(texts, str):
         raise TypeError("encode_texts expects a sequence of strings, got a single str")
     key_lang = text_cache_language(encoder, lang)
     unique = list(dict.fromkeys(texts))
+    if not unique:
+        return np.zeros((0, cache.dim), np.float32)
+    digest = cache.texts_digest(unique)
+    block = cache.get_text_block(key_lang, unique, digest)
+    if block is None:
+        block = _encode_unique(encoder, unique, key_lang, lang, cache, batch_size)
+        cache.put_text_block(key_lang, unique, block, digest)
+    if len(unique) == len(texts):  # no duplicates: unique is texts, in order
+        return block if block.flags.writeable else block.copy()
+    row = {t: i for i, t in enumerate(unique)}
+    return block[np.fromiter((row[t] for t in texts), dtype=np.int64, count=len(texts))]
+
+
+def _encode_unique(encoder: Encoder, unique: list[str], key_lang: str, lang: str, cache: EmbeddingCache,
+                   batch_size: int) -> np.ndarray:
+    """Embeddings of distinct ``unique`` texts from the per-text cache rows, encoding the rest."""
     have = cache.get_texts(key_lang, unique)
     order = sorted(unique, key=lambda t: (len(t), t)) if len(have) < len(unique) else []  # [] : all cached
     chunk = batch_size * TEXT_CHUNK_BATCHES
@@ -242,6 +261,4 @@ def encode_texts(
         cache.put_texts(key_lang, batch, vecs)
         for t, v in zip(batch, vecs):
             have.setdefault(t, v)
-    if not texts:
-        return np.zeros((0, cache.dim), np.float32)
-    return np.stack([have[t] for t in texts])
+    return np.stack([have[t] for t in unique])

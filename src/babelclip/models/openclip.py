@@ -502,10 +502,11 @@ class OpenClipEncoder(TorchEncoder):
             if float(pool.float().mean()) + 1 <= _SHARE_MAX_MEAN_TOKENS:
                 return _clip_encode_text_shared_prefixes(self.model, ids, pool)
             # long sequences (byte-level scripts): per-node ancestor attention costs more than
-            # it saves; trimmed batches of the usual size instead
-            bs = getattr(self, "_batch_size", 256)
+            # it saves; trimmed batches (the texts arrive sorted by length) of at most
+            # _CAUSAL_BATCH texts instead: small batches stay in the CPU caches
+            bs = min(getattr(self, "_batch_size", _CAUSAL_BATCH), _CAUSAL_BATCH)
             return torch.cat([
-                _clip_encode_text_prefix(self.model, ids[i : i + bs, : int(pool[i : i + bs].max()) + 1])
+                _clip_encode_text_causal(self.model, ids[i : i + bs, : int(pool[i : i + bs].max()) + 1])
                 for i in range(0, len(ids), bs)
             ])
         if self.trim_clip:
@@ -601,6 +602,36 @@ def _clip_encode_text_prefix(model: torch.nn.Module, ids: torch.Tensor) -> torch
     return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
 
 
+def _clip_encode_text_causal(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """:func:`_clip_encode_text_prefix` for towers of plain causal blocks
+    (:func:`_plain_causal_blocks`), with ``scaled_dot_product_attention(is_causal=True)``
+    instead of ``nn.MultiheadAttention`` with an additive float mask: the same attention
+    without building and adding an ``L x L`` mask per head (about 10-20% faster on CPU for
+    the tiny towers of the benchmark; equal to ``encode_text`` to float rounding, tested)."""
+    import torch.nn.functional as F
+    from open_clip.transformer import text_global_pool
+
+    n_txt, n = ids.shape
+    blocks = model.transformer.resblocks
+    width = model.token_embedding.weight.shape[1]
+    heads = blocks[0].attn.num_heads
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(ids).to(cast) + model.positional_embedding[:n].to(cast)
+    for blk in blocks:
+        att = blk.attn
+        qkv = F.linear(blk.ln_1(x), att.in_proj_weight, att.in_proj_bias)
+        q, k, v = qkv.view(n_txt, n, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n_txt, n, width)
+        x = x + blk.ls_1(att.out_proj(o))
+        x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
+    x = model.ln_final(x)
+    x = text_global_pool(x, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+    proj = model.text_projection
+    if proj is None:
+        return x
+    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+
 def _plain_causal_blocks(model: torch.nn.Module) -> bool:
     """Text blocks :func:`_clip_encode_text_shared_prefixes` re-implements exactly: open_clip's
     ``ResidualAttentionBlock`` with a plain ``nn.MultiheadAttention`` (packed q/k/v projection,
@@ -626,6 +657,7 @@ _NODE_BATCH = 4096  # trie nodes of one depth attended at once
 # Babel-ImageNet prompts with a 64-wide tower, it saved 10-25% at 12-18 tokens (German,
 # Finnish, Japanese) and cost 25% at 25 tokens (Hindi, byte-level BPE).
 _SHARE_MAX_MEAN_TOKENS = 20
+_CAUSAL_BATCH = 128  # texts per batch of the long-sequence path
 
 
 def _clip_encode_text_shared_prefixes(
