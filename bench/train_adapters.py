@@ -1,6 +1,7 @@
 """Per-language LoRA adapters for babel-lite: before/after figures with 95% confidence intervals.
 
-For each language: distil babel-lite's text side on CLDR emoji names/keywords (+ a public-domain
+For each language: distil babel-lite's class logits (KL to the English side's, by default) on
+CLDR emoji names (``--names-only``, best measured) or names and keywords (+ a public-domain
 Bible where one exists) for at most ``--max-minutes`` on this machine's CPU cores, then compare
 the base model with the model-with-adapters on
 
@@ -13,7 +14,8 @@ the base model with the model-with-adapters on
 Evaluation data never enters training: the leakage guard drops copies and the overlap between
 CLDR training targets and the evaluation texts is printed beside the results.
 
-    nice -n 10 python bench/train_adapters.py --langs am,km,sw,ka,hy --max-minutes 15 --out bench_out/adapters
+    nice -n 10 python bench/train_adapters.py --langs am,km,sw,ka,hy --steps 250 --max-minutes 4.5 --names-only \
+        --threads 1 --prototypes head --out bench_out/adapters-kl
 """
 from __future__ import annotations
 
@@ -42,15 +44,29 @@ def tux_queries(stamps, rows: dict[str, int], tag: str) -> tuple[list[str], list
     return texts, owners
 
 
-def evaluate(encoder, labels, stamps, images, tag: str, class_vectors=None) -> dict:
+def unseen_labels(raw, tag: str, targets: set[str]):
+    """``raw`` restricted, for ``tag``, to labels whose normalised text is no training target:
+    alignment on these cannot come from having seen the word itself during training."""
+    from dataclasses import replace
+
+    from babelclip.train.leakage import normalise
+
+    return replace(raw, labels={**raw.labels, tag: {i: t for i, t in raw.labels[tag].items() if normalise(t) not in targets}})
+
+
+def evaluate(encoder, labels, stamps, images, tag: str, class_vectors=None, targets: set[str] | None = None) -> dict:
     """``labels`` = (Babel-ImageNet as released, CLIP English names): the language's labels are
-    scored against the CLIP names of their classes (for English: BabelNet lemmas vs CLIP names)."""
+    scored against the CLIP names of their classes (for English: BabelNet lemmas vs CLIP names).
+    With ``targets`` (normalised training targets) also on the labels outside them ("unseen")."""
     from babelclip.train.evaluate import label_alignment, text_to_image_recall
 
     raw, clip = labels
     out = {}
     if tag in raw.labels:
         out["labels"] = label_alignment(encoder, raw, tag, reference=clip, class_vectors=class_vectors)
+        if targets:
+            out["labels_unseen"] = label_alignment(encoder, unseen_labels(raw, tag, targets), tag, reference=clip,
+                                                   class_vectors=class_vectors)
     texts, owners = tux_queries(stamps, images.row_of(), tag)
     if texts:
         out["tuxpaint"] = text_to_image_recall(encoder, images.vectors, texts, owners, tag)
@@ -65,12 +81,18 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3000, help="schedule length; --max-minutes usually stops first")
     ap.add_argument("--max-minutes", type=float, default=15.0)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--lora-r", type=int, default=8)
+    ap.add_argument("--lora-alpha", type=int, default=16)
+    ap.add_argument("--warmup-steps", type=int, default=None, help="default: steps // 10")
     ap.add_argument("--contrastive-weight", type=float, default=0.0)
-    ap.add_argument("--level", choices=["output", "tower"], default="tower",
-                    help="tower: distil the mean-pooled mE5 embedding (the head was trained on that space); "
+    ap.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature")
+    ap.add_argument("--level", choices=["output", "tower", "logits"], default="logits",
+                    help="logits (default, with --loss kl): the head's class logits, what the evaluation reads; "
+                         "tower: the mean-pooled mE5 embedding (with --loss mse it collapses, docs/training.md); "
                          "output: babel-lite's class-distribution embedding, whose slack coordinate dominates the MSE")
+    ap.add_argument("--loss", choices=["mse", "kl"], default="kl")
+    ap.add_argument("--kl-temperature", type=float, default=1.0)
     ap.add_argument("--names-only", action="store_true", help="CLDR names only (no keyword lists): half the pairs, shorter texts")
     ap.add_argument("--bible", action="store_true", help="add a usable (public-domain/open) Bible where one exists")
     ap.add_argument("--threads", type=int, default=2)
@@ -116,48 +138,59 @@ def main() -> int:
         with torch.no_grad():
             eye = torch.eye(base.head.cfg.num_classes)
             protos = embed_distribution(eye, "image", base.representation).float().numpy()
-    before = {tag: evaluate(base, labelset, stamps, images, tag, protos) for tag in ["en", *tags]}
-    base_en = base.encode_texts([s.texts["en"] for s in stamps if "en" in s.texts], "en")
-    del base
+    from babelclip.train.leakage import normalise
 
-    runs = {}
+    corpora = {}
     for tag in tags:
-        adir = out / tag
         corpus = cldr_pairs(tag, keywords=not args.names_only)
         if args.bible:
             try:
                 corpus = corpus.merged(bible_pairs(tag))
             except ParallelDataError as e:
                 log.info("no Bible for %s: %s", tag, e)
-        corpus, leak = filter_leakage(corpus.deduplicated(), guard_sets)
+        corpora[tag] = filter_leakage(corpus.deduplicated(), guard_sets)
+    targets = {tag: {normalise(t) for _, t in c.pairs} for tag, (c, _) in corpora.items()}
+    before = {tag: evaluate(base, labelset, stamps, images, tag, protos, targets.get(tag)) for tag in ["en", *tags]}
+    base_en = base.encode_texts([s.texts["en"] for s in stamps if "en" in s.texts], "en")
+    del base
+
+    runs = {}
+    for tag in tags:
+        adir = out / tag
+        corpus, leak = corpora[tag]
         if (adir / "babelclip_adapter.json").exists():
             log.info("%s: adapter exists, reusing %s", tag, adir)
-            runs[tag] = {"leakage": leak.as_dict(), **json.loads((adir / "babelclip_adapter.json").read_text())["losses"]}
+            runs[tag] = {"pairs": len(corpus), "leakage": leak.as_dict(), **json.loads((adir / "babelclip_adapter.json").read_text())["losses"]}
             continue
         model = create_model(args.model)
+        warmup = args.warmup_steps if args.warmup_steps is not None else max(1, args.steps // 10)
         cfg = DistillConfig(method="lora", steps=args.steps, batch_size=args.batch_size, lr=args.lr, lora_r=args.lora_r,
-                            warmup_steps=max(1, args.steps // 10), contrastive_weight=args.contrastive_weight, checkpoint_every=200,
-                            max_minutes=args.max_minutes, progress=True)
+                            lora_alpha=args.lora_alpha, warmup_steps=warmup, contrastive_weight=args.contrastive_weight,
+                            temperature=args.temperature, loss=args.loss, kl_temperature=args.kl_temperature,
+                            checkpoint_every=200, max_minutes=args.max_minutes, progress=True)
         t = time.time()
         res = distill(trainable_text(model, level=args.level), corpus, cfg, adir, resume=True,
-                      cache_dir=out / "teacher_cache", extra_meta={"model": args.model, "leakage": leak.as_dict()})
+                      cache_dir=out / "teacher_cache", extra_meta={"model": args.model, "leakage": leak.as_dict(), "level": args.level})
         runs[tag] = {"pairs": len(corpus), "steps": res.steps_done, "minutes": (time.time() - t) / 60,
                      "first": res.losses[0], "last": float(np.mean(res.losses[-20:])), "leakage": leak.as_dict()}
         del model
 
     adapted = load_adapters(create_model(args.model), [out / tag for tag in tags])
-    after = {tag: evaluate(adapted, labelset, stamps, images, tag, protos) for tag in ["en", *tags]}
+    after = {tag: evaluate(adapted, labelset, stamps, images, tag, protos, targets.get(tag)) for tag in ["en", *tags]}
     en_same = bool(np.array_equal(adapted.encode_texts([s.texts["en"] for s in stamps if "en" in s.texts], "en"), base_en))
 
     doc = {"model": args.model, "args": vars(args), "before": before, "after": after, "runs": runs, "english_bitwise_unchanged": en_same}
     (out / f"results-{args.prototypes}.json").write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
     print(f"\nEnglish text embeddings bitwise unchanged: {en_same}")
-    print("| lang | labels top-1 before | after | Tux R@1 before | after | Tux R@5 before | after | pairs | steps | min | overlap tux / labels |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| lang | labels top-1 before | after | unseen labels before | after | Tux R@1 before | after | Tux R@5 before | after "
+          "| pairs | steps | min | overlap tux / labels |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for tag in ["en", *tags]:
         b, a, r = before[tag], after[tag], runs.get(tag, {})
         cells = [tag]
         cells += [_fmt(b["labels"], "top1"), _fmt(a["labels"], "top1")] if "labels" in b else ["-", "-"]
+        cells += ([f'{_fmt(b["labels_unseen"], "top1")} (n={b["labels_unseen"]["n_classes"]:.0f})', _fmt(a["labels_unseen"], "top1")]
+                  if "labels_unseen" in b else ["-", "-"])
         cells += [_fmt(b["tuxpaint"], "r@1"), _fmt(a["tuxpaint"], "r@1"), _fmt(b["tuxpaint"], "r@5"), _fmt(a["tuxpaint"], "r@5")] if "tuxpaint" in b else ["-"] * 4
         lk = r.get("leakage", {})
         ov = lk.get("overlap_fraction", {})

@@ -152,7 +152,7 @@ def test_recipe_guards_trains_and_evaluates(tmp_path):
                                   "DE": [[0, 1, 2], ["Schleie", "Goldfisch", "Hai"]]}), encoding="utf-8")
     tsv = tmp_path / "pairs.tsv"
     tsv.write_text("".join(f"{e}\t{t}\n" for e, t in PAIRS_SW) + "goldfish\tGoldfisch\n", encoding="utf-8")
-    with pytest.raises(ParallelDataError, match="neither cldr, bible nor an existing path"):
+    with pytest.raises(ParallelDataError, match="neither cldr, cldr-names, bible nor an existing path"):
         load_training_pairs(["nope.tsv"], "de")
     rep = train_language("tiny", "de", [str(tsv)], tmp_path / "out", _cfg(steps=4), labels_path=str(labels),
                          encoder=TinyTextEncoder())
@@ -163,3 +163,25 @@ def test_recipe_guards_trains_and_evaluates(tmp_path):
     assert ev["n_classes"] == 3 and 0 <= ev["top1"] <= 1
     meta = json.loads((tmp_path / "out" / ADAPTER_META).read_text())
     assert meta["leakage"]["n_dropped"] == 1 and meta["evaluation"] == rep.result.evaluation
+
+
+def test_logits_level_and_kl_loss(tmp_path):
+    """level="logits" is the head's pre-softmax output; loss="kl" is KL(teacher‖student) of their softmaxes."""
+    enc = TinyTextEncoder()
+    logits, tower = trainable_text(enc, level="logits"), trainable_text(enc, level="tower")
+    texts = [e for e, _ in PAIRS_SW[:3]]
+    with torch.no_grad():
+        assert torch.allclose(logits.text_forward(texts, "en"), enc.head(tower.text_forward(texts, "en")), atol=1e-6)
+    kl = _cfg(loss="kl")
+    s = torch.zeros(1, 2)
+    t = torch.tensor([[np.log(3.0), 0.0]])  # teacher p = (3/4, 1/4), student q = (1/2, 1/2)
+    expected = 0.75 * np.log(0.75 / 0.5) + 0.25 * np.log(0.25 / 0.5)
+    assert distill_loss(s, t, kl).item() == pytest.approx(expected, rel=1e-5)
+    assert distill_loss(t, t.clone(), kl).item() == pytest.approx(0.0, abs=1e-7)
+    # temperature T: KL of the softened distributions times T² (Hinton et al. 2015)
+    soft = 0.5 * np.log(0.5 / (np.sqrt(3) / (1 + np.sqrt(3)))) + 0.5 * np.log(0.5 / (1 / (1 + np.sqrt(3))))
+    assert distill_loss(t, s, _cfg(loss="kl", kl_temperature=2.0)).item() == pytest.approx(4 * soft, rel=1e-5)
+    res = distill(logits, CORPUS, _cfg(steps=40, loss="kl"), tmp_path)
+    assert np.mean(res.losses[-5:]) < 0.6 * np.mean(res.losses[:5])
+    with pytest.raises(ValueError, match="loss='l1'"):
+        DistillConfig(loss="l1")

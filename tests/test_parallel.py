@@ -104,6 +104,15 @@ def test_cldr_real_german():
     assert ("dog face", "Hundegesicht") in c.pairs
 
 
+@pytest.mark.skipif(not os.path.isdir("/usr/share/unicode/cldr/common/annotations"), reason="Debian unicode-cldr-core not installed")
+def test_cldr_names_source_drops_keyword_lines():
+    from babelclip.train.recipe import load_training_pairs
+
+    both, names = load_training_pairs(["cldr"], "de"), load_training_pairs(["cldr-names"], "de")
+    assert ("dog face", "Hundegesicht") in names.pairs
+    assert set(names.pairs) < set(both.pairs) and len(names) < 0.7 * len(both)
+
+
 def test_bible_licences_are_recorded_and_enforced():
     assert all(b.licence for b in BIBLES.values())
     assert not BIBLES["j"].usable  # New Japanese Bible 1973: copyrighted

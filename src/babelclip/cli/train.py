@@ -9,17 +9,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="babel-lite", help="model name (see `babelclip models`)")
     p.add_argument("--lang", required=True, help="target language, any code (sw, swh_Latn, SW...)")
     p.add_argument("--parallel", nargs="+", required=True, metavar="SOURCE",
-                   help="cldr, bible, a TSV/JSONL/Tatoeba file or directory, or EN_FILE,TGT_FILE (Moses)")
+                   help="cldr (emoji names + keywords), cldr-names (names only: the best measured for babel-lite), bible, a TSV/JSONL/Tatoeba file or directory, or EN_FILE,TGT_FILE (Moses)")
     p.add_argument("--method", choices=["lora", "full"], default="lora")
     p.add_argument("--out", required=True, help="output directory (adapter, checkpoints, babelclip_adapter.json)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="default: 1e-3 (lora), 2e-5 (full)")
+    p.add_argument("--lr", type=float, default=None, help="default: 3e-3 (lora, --loss kl), 1e-3 (lora, mse), 2e-5 (full)")
     p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--lora-alpha", type=int, default=16)
+    p.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default: steps // 10)")
     p.add_argument("--contrastive-weight", type=float, default=0.0)
+    p.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature")
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this much training time")
-    p.add_argument("--level", choices=["output", "tower"], default="output", help="distil the model's output or its pooled tower")
+    p.add_argument("--level", choices=["output", "tower", "logits"], default=None,
+                   help="what is distilled: the model's output embedding, its pooled text tower, or (babel-lite) its head's "
+                        "class logits; default: logits for babel-lite (measured best, docs/training.md), output otherwise")
+    p.add_argument("--loss", choices=["mse", "kl"], default=None,
+                   help="kl: KL(teacher||student) of class distributions; default: kl with --level logits, mse otherwise")
+    p.add_argument("--kl-temperature", type=float, default=1.0)
     p.add_argument("--labels", default=None, help="Babel-ImageNet labels file for the final evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
@@ -33,14 +41,18 @@ def run(args: argparse.Namespace) -> int:
     from ..train.recipe import train_language
 
     init_distributed_from_env()
-    lr = args.lr if args.lr is not None else (1e-3 if args.method == "lora" else 2e-5)
+    level = args.level or ("logits" if args.model == "babel-lite" else "output")
+    loss = args.loss or ("kl" if level == "logits" else "mse")
+    lr = args.lr if args.lr is not None else (2e-5 if args.method == "full" else 3e-3 if loss == "kl" else 1e-3)
     config = DistillConfig(
-        method=args.method, steps=args.steps, batch_size=args.batch_size, lr=lr, lora_r=args.lora_r,
-        contrastive_weight=args.contrastive_weight, checkpoint_every=args.checkpoint_every,
+        method=args.method, steps=args.steps, batch_size=args.batch_size, lr=lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        warmup_steps=args.warmup_steps if args.warmup_steps is not None else max(1, args.steps // 10),
+        contrastive_weight=args.contrastive_weight, temperature=args.temperature, loss=loss, kl_temperature=args.kl_temperature,
+        checkpoint_every=args.checkpoint_every,
         max_minutes=args.max_minutes, seed=args.seed, progress=not args.quiet,
     )
     rep = train_language(args.model, args.lang, args.parallel, args.out, config, resume=args.resume,
-                         labels_path=args.labels, level=args.level)
+                         labels_path=args.labels, level=level)
     r = rep.result
     print(f"pairs: {rep.n_pairs_read} read, {rep.leakage.n_dropped} dropped by the leakage guard; {rep.leakage.summary()}")
     print(f"steps: {r.steps_done}; loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}; trained {r.trainable_params} "

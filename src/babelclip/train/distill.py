@@ -10,7 +10,11 @@ and learns to land on the teacher's point::
 
 with both sides L2-normalised by default (so the MSE term is 2 − 2·cos, the quantity retrieval
 uses). The optional InfoNCE term (van den Oord et al. 2018; in-batch negatives, temperature τ)
-pushes a target away from the *other* pairs' teachers. Teacher embeddings are computed once and
+pushes a target away from the *other* pairs' teachers. With ``loss="kl"`` the embeddings are class logits
+(babel-lite's head, ``level="logits"``) and the loss is ``KL(softmax(T(e)/T) ‖ softmax(s(t)/T))·T²``
+(Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"): on babel-lite this is what
+improved Swahili and the other weak languages, where MSE on the pooled mE5 embedding made the
+student's embeddings collapse towards their common direction (measured in docs/training.md). Teacher embeddings are computed once and
 cached on disk (``.npy`` keyed by the model fingerprint and a hash of the texts).
 
 ``method="lora"`` trains per-language low-rank adapters (Hu et al. 2021, "LoRA") through
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 ADAPTER_META = "babelclip_adapter.json"
 FULL_WEIGHTS = "text_module.safetensors"
 METHODS = ("lora", "full")
+LOSSES = ("mse", "kl")
 
 #: Linear-layer names of attention and feed-forward blocks in the text towers babelclip runs
 #: (BERT/XLM-R: query/key/value/dense; CLIP/SigLIP/M2M: q_proj/k_proj/v_proj/out_proj/fc1/fc2;
@@ -66,6 +71,8 @@ class DistillConfig:
     weight_decay: float = 0.0  # AdamW decoupled decay; adapters start at zero, decay pulls them back
     warmup_steps: int = 0  # linear warm-up, then linear decay to 0 at `steps`
     grad_clip: float = 1.0  # max global gradient norm (0 = off): keeps early LoRA steps sane
+    loss: Literal["mse", "kl"] = "mse"  # kl: Hinton et al. 2015 on class logits (level="logits"), KL(teacher‖student)
+    kl_temperature: float = 1.0  # softening of both distributions for loss="kl" (loss scaled by T²)
     normalize: bool = True  # compare L2-normalised embeddings: MSE = 2 - 2cos, what retrieval scores use
     contrastive_weight: float = 0.0  # weight of the in-batch InfoNCE term (0 = pure MSE as M-CLIP)
     temperature: float = 0.05  # InfoNCE temperature (on cosines)
@@ -84,6 +91,8 @@ class DistillConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; allowed: {', '.join(METHODS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss={self.loss!r}; allowed: {', '.join(LOSSES)}")
         for name in ("steps", "batch_size", "checkpoint_every", "lora_r", "teacher_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -215,9 +224,14 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, config: DistillCo
     import torch
     import torch.nn.functional as F
 
-    if config.normalize:
-        student, teacher = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
-    loss = ((student - teacher) ** 2).sum(-1).mean()
+    if config.loss == "kl":
+        tau = config.kl_temperature
+        loss = F.kl_div(F.log_softmax(student / tau, -1), F.log_softmax(teacher / tau, -1), log_target=True,
+                        reduction="batchmean") * tau**2
+    else:
+        if config.normalize:
+            student, teacher = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+        loss = ((student - teacher) ** 2).sum(-1).mean()
     if config.contrastive_weight:
         logits = F.normalize(student, dim=-1) @ F.normalize(teacher, dim=-1).T / config.temperature
         loss = loss + config.contrastive_weight * F.cross_entropy(logits, torch.arange(len(student), device=student.device))

@@ -21,13 +21,13 @@ from .parallel import ParallelCorpus, ParallelDataError, read_parallel
 
 log = logging.getLogger(__name__)
 
-NAMED_SOURCES = ("cldr", "bible")
+NAMED_SOURCES = ("cldr", "cldr-names", "bible")
 
 
 def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelCorpus:
     """Pairs from each spec, merged and de-duplicated.
 
-    A spec is ``cldr``, ``bible``, a file (TSV, JSONL, Tatoeba pair TSV), a Tatoeba directory, or
+    A spec is ``cldr`` (emoji names and keyword lists), ``cldr-names`` (names only), ``bible``, a file (TSV, JSONL, Tatoeba pair TSV), a Tatoeba directory, or
     two Moses-style files joined by a comma (``en.txt,sw.txt``).
     """
     from .sources import bible_pairs, cldr_pairs
@@ -37,8 +37,8 @@ def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelC
         raise ParallelDataError(f"no parallel data given; use a path, or one of {', '.join(NAMED_SOURCES)}")
     corpus: ParallelCorpus | None = None
     for spec in specs:
-        if spec == "cldr":
-            part = cldr_pairs(language)
+        if spec in ("cldr", "cldr-names"):
+            part = cldr_pairs(language, keywords=spec == "cldr")
         elif spec == "bible":
             part = bible_pairs(language)
         elif "," in spec:
