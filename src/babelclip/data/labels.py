@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..cache_dir import cache_root
 from ..languages import UnknownLanguageError, get_language
 from .imagenet import imagenet_classes, imagenet_wnids
 
@@ -101,9 +102,7 @@ class LabelSet:
 # Finding a release file: local path, clip-benchmark's copy, or a cached download.
 
 
-def cache_dir() -> Path:
-    """Where downloads are cached: ``$BABELCLIP_CACHE`` or ``~/.cache/babelclip``."""
-    return Path(os.environ.get("BABELCLIP_CACHE") or Path.home() / ".cache" / "babelclip")
+cache_dir = cache_root  # one cache folder for all of babelclip
 
 
 def _clip_benchmark_copy(filename: str) -> Path | None:

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache_dir import cache_root
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -53,11 +55,8 @@ _CHUNK = 900
 
 
 def default_cache_dir() -> Path:
-    """``$BABELCLIP_CACHE``, else ``$XDG_CACHE_HOME/babelclip/embeddings``, else ``~/.cache/...``."""
-    if env := os.environ.get("BABELCLIP_CACHE"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "babelclip" / "embeddings"
+    """``embeddings/`` under babelclip's cache root (see :func:`babelclip.cache_dir.cache_root`)."""
+    return cache_root() / "embeddings"
 
 
 class EmbeddingCache:

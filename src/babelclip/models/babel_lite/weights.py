@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...cache_dir import cache_root
 from ..base import WeightsNotFoundError, hash_files
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,7 @@ WEIGHT_FILES: dict[str, WeightFile] = {
 CODE_PACKAGES = {"efficientnet-lite-pytorch": "0.1.0"}
 
 
-def cache_dir() -> Path:
-    """``$BABELCLIP_CACHE`` or ``~/.cache/babelclip``."""
-    return Path(os.environ.get("BABELCLIP_CACHE") or Path.home() / ".cache" / "babelclip")
+cache_dir = cache_root  # one cache folder for all of babelclip
 
 
 def _check_version(package: str, pinned: str) -> None:
