@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
 
-apt_pkgs=(tuxpaint-stamps-default unicode-cldr-core iso-codes wordnet-base)
+apt_pkgs=(tuxpaint-stamps-default unicode-cldr-core iso-codes wordnet-base libcairo2)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -1,10 +1,11 @@
-"""The two text shortcuts of babelclip.models.openclip against open_clip itself.
+"""The text shortcuts of babelclip.models.openclip and .causal_text against open_clip itself.
 
 * ``_WordMemoTokenizer.ids`` must give exactly ``SimpleTokenizer(texts)``: the reference is
   open_clip's own tokenizer, run on the same texts.
-* ``_clip_encode_text_shared_prefixes`` (a token-prefix trie run like incremental decoding)
-  must give ``CLIP.encode_text`` on the full padded context, to float rounding, however its
-  key/value budget splits the texts into groups and however many trie nodes it runs at once.
+* ``causal_text.encode_shared_prefixes`` (trimmed batches, the last block at the pooled
+  position only, shared prefixes computed once) must give ``CLIP.encode_text`` on the full
+  padded context, to float rounding, whatever grouping its cost model picks and however the
+  texts are batched.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ open_clip = pytest.importorskip("open_clip")
 
 from _tiny_openclip import tiny_openclip_model_dir
 
+import babelclip.models.causal_text as ct
 import babelclip.models.openclip as oc
 from babelclip import create_model
 
@@ -102,10 +104,10 @@ def _prompts() -> list[str]:
     return [t.replace("{}", lab) for t in templates for lab in labels] + ["a photo of a", "a photo of a dog."]
 
 
-@pytest.mark.parametrize("cache_bytes,node_batch", [(1, 4096), (3000, 3), (256 * 2**20, 2)])
-def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, cache_bytes, node_batch):
-    monkeypatch.setattr(oc, "_PREFIX_CACHE_BYTES", cache_bytes)  # 1: one text per group
-    monkeypatch.setattr(oc, "_NODE_BATCH", node_batch)
+@pytest.mark.parametrize("overhead", [0, 192, 10**9])  # share everything / the default / share nothing
+def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, overhead):
+    monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", overhead)
+    monkeypatch.setattr(ct, "SUFFIX_BATCH", 3)  # several suffix batches under one prefix
     texts = _prompts()
     model = tiny_clip.model
     full = tiny_clip.tokenizer(texts)  # open_clip's ids, padded to the whole context
@@ -113,7 +115,7 @@ def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, cache_
         ref = model.encode_text(full).float()
         ids = tiny_clip.tokenize(texts, tiny_clip_lang())
         assert ids.shape[1] < full.shape[1]  # trimmed, so the comparison covers trimming too
-        got = oc._clip_encode_text_shared_prefixes(model, ids, tiny_clip._pool_index(ids))
+        got = ct.encode_shared_prefixes(model, ids, tiny_clip._pool_index(ids), batch_size=5)
     assert got.shape == ref.shape
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
     # and through the public path: unit-norm rows of the same features
@@ -121,23 +123,61 @@ def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, cache_
     torch.testing.assert_close(pub, torch.nn.functional.normalize(ref, dim=-1), atol=1e-5, rtol=0)
 
 
-def test_shared_prefix_groups_really_split(tiny_clip, monkeypatch):
-    """A 1-byte budget falls back to the floor of one longest text's nodes per group: many groups."""
-    monkeypatch.setattr(oc, "_PREFIX_CACHE_BYTES", 1)
-    calls = []
-    real = oc._trie_forward
+def _plan(texts, tiny_clip, overhead):
+    import numpy as np
 
-    def counting(model, blocks, mat, lengths, cast):
-        calls.append(len(mat))
-        return real(model, blocks, mat, lengths, cast)
+    ids = tiny_clip.tokenize(texts, tiny_clip_lang()).numpy()
+    lengths = tiny_clip._pool_index(torch.from_numpy(ids)).numpy() + 1
+    mat = np.where(np.arange(ids.shape[1]) < lengths[:, None], ids, -1)
+    order = np.lexsort(mat.T[::-1])
+    return ct.plan_groups(mat[order], lengths[order], overhead=overhead), mat[order], lengths[order]
 
-    monkeypatch.setattr(oc, "_trie_forward", counting)
+
+def test_plan_groups_shares_real_prefixes_and_counts_positions(tiny_clip):
+    import numpy as np
+
+    labels = ["dog", "cat", "tree", "hot dog", "house", "car", "bird", "fish"]
+    texts = [f"a photo of a {lab}." for lab in labels] + [f"{lab} in a picture" for lab in labels]
+    plan, mat, lengths = _plan(texts, tiny_clip, overhead=0)
+    assert plan.total == lengths.sum() and plan.positions < plan.total
+    shared = 0
+    for g, p in enumerate(plan.prefix):
+        rows = slice(plan.starts[g], plan.starts[g + 1])
+        if p:  # every text of the group really starts with those p tokens and keeps >= 1 of its own
+            assert (mat[rows, :p] == mat[plan.starts[g], :p]).all()
+            assert lengths[rows].min() > p
+            shared += (plan.starts[g + 1] - plan.starts[g] - 1) * p
+    assert plan.positions == plan.total - shared
+    # the eight "a photo of a ..." texts share at least sot + "a photo of a" (5 tokens)
+    photo = [g for g, p in enumerate(plan.prefix) if p >= 5 and plan.starts[g + 1] - plan.starts[g] == 8]
+    assert photo
+    # a fixed cost larger than any saving: no groups at all
+    none, _, _ = _plan(texts, tiny_clip, overhead=10**9)
+    assert not none.prefix.any() and none.positions == none.total
+
+
+def test_plan_groups_never_shares_a_whole_text():
+    import numpy as np
+
+    mat = np.array([[1, 2, 3, -1], [1, 2, 3, 4]])  # the first text is a prefix of the second
+    plan = ct.plan_groups(mat, np.array([3, 4]), overhead=0)
+    assert plan.prefix.max() <= 2  # the shorter text keeps its pooled position outside the prefix
+
+
+def test_last_block_runs_at_pooled_positions_only(tiny_clip):
+    """The last block's MLP sees one row per text; earlier blocks see every position."""
+    seen = []
+    hooks = [blk.mlp.register_forward_hook(lambda m, a, out: seen.append(tuple(a[0].shape)))
+             for blk in tiny_clip.model.transformer.resblocks]
     texts = _prompts()
-    with torch.inference_mode():
-        ids = tiny_clip.tokenize(texts, tiny_clip_lang())
-        oc._clip_encode_text_shared_prefixes(tiny_clip.model, ids, tiny_clip._pool_index(ids))
-    assert sum(calls) == len(texts) and len(calls) > len(texts) // 2
-
+    try:
+        with torch.inference_mode():
+            ids = tiny_clip.tokenize(texts, tiny_clip_lang())
+            ct.encode_causal(tiny_clip.model, ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(seen) == 2 and seen[0][:2] == tuple(ids.shape) and seen[-1] == (len(texts), seen[0][2])
 
 def tiny_clip_lang():
     from babelclip import get_language
@@ -152,18 +192,17 @@ def test_causal_batch_path_equals_encode_text(tiny_clip):
     with torch.inference_mode():
         ref = model.encode_text(tiny_clip.tokenizer(texts)).float()
         ids = tiny_clip.tokenize(texts, tiny_clip_lang())
-        got = oc._clip_encode_text_causal(model, ids).float()
+        got = ct.encode_causal(model, ids).float()
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
-def test_long_sequences_take_the_causal_path_and_match(tiny_clip, monkeypatch):
-    monkeypatch.setattr(oc, "_SHARE_MAX_MEAN_TOKENS", 0)  # every call is "long"
-    monkeypatch.setattr(oc, "_CAUSAL_BATCH", 4)
+def test_plain_rows_run_in_trimmed_length_sorted_batches(tiny_clip, monkeypatch):
+    monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", 10**9)  # nothing shared: plain batches only
     used = []
-    real = oc._clip_encode_text_causal
-    monkeypatch.setattr(oc, "_clip_encode_text_causal", lambda m, ids: used.append(ids.shape) or real(m, ids))
-    texts = sorted(_prompts(), key=len)
-    got = tiny_clip.encode_texts(texts, "en")
+    real = ct.encode_causal
+    monkeypatch.setattr(ct, "encode_causal", lambda m, ids, pool=None, past=None: used.append(ids.shape) or real(m, ids, pool, past))
+    texts = _prompts()
+    got = tiny_clip.encode_texts(texts, "en", batch_size=4)
     with torch.inference_mode():
         ref = torch.nn.functional.normalize(tiny_clip.model.encode_text(tiny_clip.tokenizer(texts)).float(), dim=-1)
     torch.testing.assert_close(torch.from_numpy(got), ref, atol=1e-5, rtol=0)

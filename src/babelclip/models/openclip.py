@@ -43,6 +43,7 @@ import torch
 
 from ..languages import Language, get_language
 from .base import Fingerprint, WeightsNotFoundError, hash_files
+from .causal_text import CAUSAL_BATCH, encode_shared_prefixes, plain_causal_blocks, project
 from .hub import PREPROCESS_FILES, hf_cache_dir, hf_offline, preprocess_files_digest
 from .torch_encoder import TorchEncoder, dtype_name, normalize_rows, resolve_dtype, state_dict_hash
 
@@ -426,7 +427,7 @@ class OpenClipEncoder(TorchEncoder):
         self.trim_clip = trim and _clip_trim_safe(model)
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = _WordMemoTokenizer.wrap(tokenizer)
-        self.share_prefixes = self.trim_clip and _plain_causal_blocks(model)
+        self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
 
     # -- images ------------------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:
@@ -487,8 +488,8 @@ class OpenClipEncoder(TorchEncoder):
 
     def encode_texts(self, texts: Sequence[str], lang: str, batch_size: int = 256) -> np.ndarray:
         """As :meth:`TorchEncoder.encode_texts`; with the prefix-sharing path (see
-        :func:`_clip_encode_text_shared_prefixes`) all ``texts`` go to :meth:`_text_features` in
-        one call (it bounds its own memory), so more texts share more prefixes."""
+        :func:`.causal_text.encode_shared_prefixes`) all ``texts`` go to :meth:`_text_features`
+        in one call (it bounds its own memory), so more texts share more prefixes."""
         if not self.share_prefixes or isinstance(texts, str) or not len(texts):
             return super().encode_texts(texts, lang, batch_size=batch_size)
         self._batch_size = batch_size
@@ -498,17 +499,8 @@ class OpenClipEncoder(TorchEncoder):
     def _text_features(self, texts: list[str], lang: Language) -> torch.Tensor:
         ids = self.tokenize(texts, lang).to(self.device)
         if self.share_prefixes:
-            pool = self._pool_index(ids)
-            if float(pool.float().mean()) + 1 <= _SHARE_MAX_MEAN_TOKENS:
-                return _clip_encode_text_shared_prefixes(self.model, ids, pool)
-            # long sequences (byte-level scripts): per-node ancestor attention costs more than
-            # it saves; trimmed batches (the texts arrive sorted by length) of at most
-            # _CAUSAL_BATCH texts instead: small batches stay in the CPU caches
-            bs = min(getattr(self, "_batch_size", _CAUSAL_BATCH), _CAUSAL_BATCH)
-            return torch.cat([
-                _clip_encode_text_causal(self.model, ids[i : i + bs, : int(pool[i : i + bs].max()) + 1])
-                for i in range(0, len(ids), bs)
-            ])
+            bs = min(getattr(self, "_batch_size", CAUSAL_BATCH), CAUSAL_BATCH)
+            return encode_shared_prefixes(self.model, ids, self._pool_index(ids), batch_size=bs)
         if self.trim_clip:
             return _clip_encode_text_prefix(self.model, ids)
         return self.model.encode_text(ids)
@@ -592,160 +584,10 @@ def _clip_encode_text_prefix(model: torch.nn.Module, ids: torch.Tensor) -> torch
     cast = model.transformer.get_cast_dtype()
     x = model.token_embedding(ids).to(cast) + model.positional_embedding[:n].to(cast)
     x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
-    x = model.ln_final(x)
     x = text_global_pool(
         x, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None)
     )
-    proj = model.text_projection
-    if proj is None:
-        return x
-    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-
-
-def _clip_encode_text_causal(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
-    """:func:`_clip_encode_text_prefix` for towers of plain causal blocks
-    (:func:`_plain_causal_blocks`), with ``scaled_dot_product_attention(is_causal=True)``
-    instead of ``nn.MultiheadAttention`` with an additive float mask: the same attention
-    without building and adding an ``L x L`` mask per head (about 10-20% faster on CPU for
-    the tiny towers of the benchmark; equal to ``encode_text`` to float rounding, tested)."""
-    import torch.nn.functional as F
-    from open_clip.transformer import text_global_pool
-
-    n_txt, n = ids.shape
-    blocks = model.transformer.resblocks
-    width = model.token_embedding.weight.shape[1]
-    heads = blocks[0].attn.num_heads
-    cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(ids).to(cast) + model.positional_embedding[:n].to(cast)
-    for blk in blocks:
-        att = blk.attn
-        qkv = F.linear(blk.ln_1(x), att.in_proj_weight, att.in_proj_bias)
-        q, k, v = qkv.view(n_txt, n, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n_txt, n, width)
-        x = x + blk.ls_1(att.out_proj(o))
-        x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
-    x = model.ln_final(x)
-    x = text_global_pool(x, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
-    proj = model.text_projection
-    if proj is None:
-        return x
-    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-
-
-def _plain_causal_blocks(model: torch.nn.Module) -> bool:
-    """Text blocks :func:`_clip_encode_text_shared_prefixes` re-implements exactly: open_clip's
-    ``ResidualAttentionBlock`` with a plain ``nn.MultiheadAttention`` (packed q/k/v projection,
-    no extra key/value bias, no cross-attention), batch-first."""
-    from open_clip.transformer import ResidualAttentionBlock
-
-    tr = getattr(model, "transformer", None)
-    blocks = list(getattr(tr, "resblocks", []))
-    return bool(blocks) and getattr(tr, "batch_first", False) and all(
-        type(b) is ResidualAttentionBlock
-        and type(b.attn) is torch.nn.MultiheadAttention
-        and b.attn.in_proj_weight is not None
-        and b.attn.bias_k is None
-        and not b.attn.add_zero_attn
-        and not hasattr(b, "ln_1_kv")
-        for b in blocks
-    )
-
-
-_PREFIX_CACHE_BYTES = 256 * 2**20  # keys + values of one group of texts, all layers
-_NODE_BATCH = 4096  # trie nodes of one depth attended at once
-# Prefix sharing only for texts of at most this many tokens on average: measured on the
-# Babel-ImageNet prompts with a 64-wide tower, it saved 10-25% at 12-18 tokens (German,
-# Finnish, Japanese) and cost 25% at 25 tokens (Hindi, byte-level BPE).
-_SHARE_MAX_MEAN_TOKENS = 20
-_CAUSAL_BATCH = 128  # texts per batch of the long-sequence path
-
-
-def _clip_encode_text_shared_prefixes(
-    model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor
-) -> torch.Tensor:
-    """``CLIP.encode_text`` with every shared token prefix computed once.
-
-    With a causal mask the hidden states of position ``i`` depend on tokens ``<= i`` only, so
-    texts that start with the same tokens ("a photo of a" + label, or a label + the templates
-    that begin with it) have identical states along that prefix. The texts' token sequences, cut
-    at the pooled (EOT) position, form a trie (built vectorised from the lexicographically sorted
-    sequences), and the trie is run depth by depth like incremental decoding with a key/value
-    cache: each node is one token position computed once, attending to the cached keys and
-    values of its ancestors. The pooled node's state is the text's feature — the same
-    computation as the full forward up to float rounding (checked against ``encode_text`` in
-    the tests). Prompt sets (templates x labels) share most of their tokens, so this runs far
-    fewer positions than a padded batch.
-    """
-    ids, pool = ids.cpu().numpy(), pool.cpu().numpy()
-    lengths = pool + 1
-    mat = np.where(np.arange(ids.shape[1]) < lengths[:, None], ids, -1)
-    order = np.lexsort(mat.T[::-1])  # shared prefixes become neighbours
-    blocks = list(model.transformer.resblocks)
-    cast = model.transformer.get_cast_dtype()
-    per_node = model.token_embedding.weight.shape[1] * 2 * len(blocks) * torch.finfo(cast).bits // 8
-    budget = max(int(lengths.max()), _PREFIX_CACHE_BYTES // per_node)
-    ends = np.cumsum(lengths[order])
-    out = torch.empty(len(ids), model.text_projection.shape[1] if isinstance(model.text_projection, torch.Tensor)
-                      else (model.text_projection.out_features if model.text_projection is not None
-                            else model.token_embedding.weight.shape[1]), dtype=torch.float32)
-    start = 0
-    while start < len(order):  # groups of texts whose nodes fit the key/value budget
-        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - lengths[order[start]] + budget, "right")))
-        group = order[start:stop]
-        out[torch.from_numpy(group)] = _trie_forward(model, blocks, mat[group], lengths[group], cast).float()
-        start = stop
-    return out
-
-
-def _trie_forward(model, blocks, mat: np.ndarray, lengths: np.ndarray, cast) -> torch.Tensor:
-    """Features of the rows of ``mat`` (sorted, -1 padded after each pooled position)."""
-    import torch.nn.functional as F
-
-    n, width = mat.shape[0], model.token_embedding.weight.shape[1]
-    cols = np.arange(mat.shape[1])
-    same = np.ones_like(mat, dtype=bool)
-    same[1:] = mat[1:] == mat[:-1]
-    lcp = np.cumprod(same, axis=1).sum(axis=1)
-    lcp[0] = 0
-    new = (cols >= lcp[:, None]) & (cols < lengths[:, None])  # (row, position) opens a trie node
-    node_of_new = np.cumsum(new.ravel()).reshape(new.shape) - 1
-    src = np.maximum.accumulate(np.where(new, np.arange(n)[:, None], 0), axis=0)
-    node = np.where(cols < lengths[:, None], node_of_new[src, cols], 0)  # node of every position
-    n_nodes = int(new.sum())
-    dev = model.token_embedding.weight.device
-    heads = blocks[0].attn.num_heads
-    hd = width // heads
-    keys = [torch.empty(n_nodes, width, dtype=cast, device=dev) for _ in blocks]
-    values = [torch.empty(n_nodes, width, dtype=cast, device=dev) for _ in blocks]
-    final = torch.empty(n_nodes, width, dtype=cast, device=dev)
-    node_t = torch.from_numpy(node).to(dev)
-    tok_t = torch.from_numpy(np.where(new, mat, 0)).to(dev)
-    for d in range(int(lengths.max())):
-        rows = torch.from_numpy(np.flatnonzero(new[:, d])).to(dev)
-        for s in range(0, len(rows), _NODE_BATCH):
-            r = rows[s : s + _NODE_BATCH]
-            path = node_t[r, : d + 1]
-            sel = path[:, d]
-            x = model.token_embedding(tok_t[r, d]).to(cast) + model.positional_embedding[d].to(cast)
-            for b, blk in enumerate(blocks):
-                att = blk.attn
-                q, k, v = F.linear(blk.ln_1(x), att.in_proj_weight, att.in_proj_bias).split(width, dim=-1)
-                keys[b].index_copy_(0, sel, k)
-                values[b].index_copy_(0, sel, v)
-                # F.embedding: the fastest row gather on CPU (about 3x advanced indexing)
-                o = F.scaled_dot_product_attention(
-                    q.reshape(-1, heads, 1, hd),
-                    F.embedding(path, keys[b]).view(-1, d + 1, heads, hd).transpose(1, 2),
-                    F.embedding(path, values[b]).view(-1, d + 1, heads, hd).transpose(1, 2),
-                )
-                x = x + blk.ls_1(att.out_proj(o.reshape(-1, width)))
-                x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
-            final.index_copy_(0, sel, x)
-    x = model.ln_final(final[node_t[torch.arange(n, device=dev), torch.from_numpy(lengths - 1).to(dev)]])
-    proj = model.text_projection
-    if proj is None:
-        return x
-    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+    return project(model, x)
 
 
 def _resolve_weights(src: _Source, pretrained: bool, hub: _Hub) -> tuple[str, str, dict[str, Any]]:
