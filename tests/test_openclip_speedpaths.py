@@ -86,6 +86,29 @@ def test_word_memo_tokenizer_equals_simple_tokenizer(simple):
     assert fast.memo  # words were memoised
 
 
+def test_mojibake_prefilter_never_hides_a_bad_text():
+    """A text with none of ftfy's mojibake characters is never ``is_bad``; texts with them are
+    still checked. Random strings over those characters, other non-ASCII letters and ASCII."""
+    import random
+
+    from ftfy.badness import is_bad
+
+    chars = oc._mojibake_chars()
+    assert {"Ã", "Â", "€", "\x85", "Œ"} <= chars and not any(c.isascii() for c in chars)
+    assert "猫" not in chars and "क" not in chars  # CJK and Devanagari texts skip the regex
+    rng = random.Random(0)
+    pool = sorted(chars) + list("αβγλπωжшщ猫犬写真मकअ") + list("abcAZ .,?!-(")
+    bad_seen = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+        if chars.isdisjoint(text):
+            assert not is_bad(text), repr(text)
+        bad_seen += is_bad(text)
+    assert bad_seen > 1000  # the sample really exercises the regex
+    for text in ["voilÃ le travail", "cafÃ©", "donâ€™t", "×²"]:  # real mojibake is still caught
+        assert is_bad(text) and not chars.isdisjoint(text)
+
+
 def test_word_memo_only_wraps_the_default_simple_tokenizer():
     assert oc._WordMemoTokenizer.wrap(open_clip.SimpleTokenizer(clean="whitespace")) is None
     assert oc._WordMemoTokenizer.wrap(open_clip.SimpleTokenizer(reduction_mask="random")) is None

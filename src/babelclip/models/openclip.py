@@ -506,6 +506,25 @@ class OpenClipEncoder(TorchEncoder):
         return self.model.encode_text(ids)
 
 
+@functools.cache
+def _mojibake_chars() -> frozenset[str]:
+    """Every non-ASCII character ftfy's mojibake pattern names (ranges expanded).
+
+    Each alternative of ``ftfy.badness.BADNESS_RE`` needs at least one of them (its character
+    classes hold no ASCII; its ASCII parts are only context), so a text with none of them is
+    never "bad" and skips the regex: about half of the non-Latin prompts of Babel-ImageNet.
+    """
+    import re
+
+    from ftfy.badness import BADNESS_RE
+
+    pattern = BADNESS_RE.pattern
+    chars = {c for c in pattern if ord(c) > 127}
+    for m in re.finditer(r"([^\x00-\x7f])-([^\x00-\x7f])", pattern):
+        chars.update(chr(i) for i in range(ord(m.group(1)), ord(m.group(2)) + 1))
+    return frozenset(chars)
+
+
 class _WordMemoTokenizer:
     """open_clip's ``SimpleTokenizer`` (default ``clean="lower"``), word by word with a memo.
 
@@ -529,6 +548,7 @@ class _WordMemoTokenizer:
 
         self.tok = tokenizer
         self.is_bad = is_bad
+        self.mojibake_chars = _mojibake_chars()
         self.unsafe = regex.compile(r"[&\x00-\x1f\x7f-\x9f]")
         self.memo: dict[str, list[int]] = {}
 
@@ -545,7 +565,9 @@ class _WordMemoTokenizer:
         return cls(tokenizer) if plain else None
 
     def _body(self, text: str) -> list[int]:
-        if self.unsafe.search(text) or (not text.isascii() and self.is_bad(text)):
+        if self.unsafe.search(text) or (
+            not text.isascii() and not self.mojibake_chars.isdisjoint(text) and self.is_bad(text)
+        ):
             return self.tok.encode(text)
         memo, out = self.memo, []
         for word in text.split():
