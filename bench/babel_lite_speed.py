@@ -1,11 +1,15 @@
 """Speed of babel-lite on CPU: load time, image and text encoding throughput (prints figures).
 
-    nice -n 0 python bench/babel_lite_speed.py [--images N] [--threads T]
+    nice -n 0 python bench/babel_lite_speed.py [--images N] [--threads T] [--quality]
+
+``--quality`` instead compares the int8 image tower with float32 on every Tux Paint stamp and
+scikit-image sample photo: top-1 agreement and total-variation distance of the distributions.
 
 Image throughput is end to end from PNG files on disk (Tux Paint stamps, RGBA): decode +
 cut-out preprocessing overlapped with the network by ``BabelLite.encode_images``. The raw
 network is also timed per batch size, against the unmodified ``efficientnet-lite-pytorch``
-module, to show where the study's batch-32 slowdown came from.
+module, to show where the study's batch-32 slowdown came from, and float32 against int8
+(``image_precision="int8"``), interleaved A/B/A/B on one process (the machine may be shared).
 """
 from __future__ import annotations
 
@@ -37,9 +41,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--quality", action="store_true", help="int8 vs float32 agreement instead of speed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, load average {os.getloadavg()}")
+    if args.quality:
+        return quality()
 
     first, second = load_time()
     print(f"load time create_model('babel-lite'), fresh process: first {first:.1f} s, second {second:.1f} s")
@@ -49,6 +56,9 @@ def main() -> None:
     import babelclip
 
     model = babelclip.create_model("babel-lite")
+    t = time.perf_counter()
+    int8 = babelclip.create_model("babel-lite", image_precision="int8")
+    print(f"load time image_precision='int8' (warm process): {time.perf_counter() - t:.1f} s")
     from efficientnet_lite_pytorch import EfficientNet
 
     from babelclip.models.babel_lite.weights import locate
@@ -56,23 +66,28 @@ def main() -> None:
     naive = EfficientNet.from_name("efficientnet-lite0")
     naive.load_state_dict(torch.load(locate("image"), weights_only=True))
     naive.eval()
-    print("network only (img/s): batch | naive module | babel-lite (BN folded, channels-last, micro-batch 8)")
+    print("network only (img/s, best of 3 interleaved rounds): batch | naive module | babel-lite float32 "
+          "(BN folded, channels-last, micro-batch 8) | babel-lite int8 | int8/float32")
     with torch.inference_mode():
         for bs in (1, 8, 32):
-            x = torch.randn(bs, 3, 224, 224)
-            r_naive = _rate(lambda x=x: naive(x), bs, repeat=max(1, 32 // bs))
-            r_ours = _rate(lambda x=x: model.image_distribution(x), bs, repeat=max(1, 32 // bs))
-            print(f"  {bs:>3} | {r_naive:6.1f} | {r_ours:6.1f}")
+            x = torch.randn(bs, 3, 224, 224).clamp(-1, 1)
+            rates = [[_rate(lambda x=x, m=m: m(x), bs, repeat=max(2, 32 // bs)) for m in
+                      (naive, model.image_distribution, int8.image_distribution)] for _ in range(3)]
+            r_naive, r_ours, r_int8 = (max(col) for col in zip(*rates))
+            print(f"  {bs:>3} | {r_naive:6.1f} | {r_ours:6.1f} | {r_int8:6.1f} | {r_int8 / r_ours:4.2f}x")
 
     paths = sorted(glob.glob("/usr/share/tuxpaint/stamps/**/*.png", recursive=True))[: args.images]
     t = time.perf_counter()
     for p in paths:
         model.preprocess(Image.open(p))
     print(f"decode + preprocess only: {len(paths) / (time.perf_counter() - t):.0f} img/s (one thread)")
-    for bs in (8, 64):
-        t = time.perf_counter()
-        model.encode_images([Image.open(p) for p in paths], batch_size=bs)
-        print(f"encode_images end to end from PNG files, batch {bs}: {len(paths) / (time.perf_counter() - t):.0f} img/s ({len(paths)} stamps)")
+    for rnd in range(2):
+        for name, m in (("float32", model), ("int8", int8)):
+            for bs in (8, 64):
+                t = time.perf_counter()
+                m.encode_images([Image.open(p) for p in paths], batch_size=bs)
+                print(f"[{rnd}] encode_images {name} end to end from PNG files, batch {bs}: "
+                      f"{len(paths) / (time.perf_counter() - t):.0f} img/s ({len(paths)} stamps), load average {os.getloadavg()[0]:.1f}")
 
     from babelclip.data.imagenet import imagenet_classes
 
@@ -81,6 +96,28 @@ def main() -> None:
     for what, texts in (("short labels (class names)", names), ("'a photo of a {name}.'", labels)):
         r = _rate(lambda texts=texts: model.encode_texts(texts, "en", batch_size=256), len(texts))
         print(f"encode_texts {what}: {r:.0f} texts/s")
+
+
+def quality() -> None:
+    """int8 vs float32 image tower on all Tux Paint stamps + scikit-image photos."""
+    from babelclip.models.babel_lite import image_quant
+    from babelclip.models.babel_lite.image_tower import ImagePreprocess, load_efficientnet_lite0
+
+    fp32 = load_efficientnet_lite0().eval()
+    int8 = image_quant.quantize_classifier(fp32)
+    paths = image_quant.calibration_paths(every=1)
+    calib = set(image_quant.calibration_paths())
+    prep = ImagePreprocess()
+    x = torch.stack([prep(image_quant._load_rgb_or_rgba(p)) for p in paths]).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        p = torch.cat([torch.softmax(fp32(x[i : i + 16]), -1) for i in range(0, len(x), 16)])
+        q = torch.cat([torch.softmax(int8(x[i : i + 16]), -1) for i in range(0, len(x), 16)])
+    agree = p.argmax(1) == q.argmax(1)
+    tv = 0.5 * (p - q).abs().sum(1)
+    held = torch.tensor([pth not in calib for pth in paths])
+    print(f"images: {len(paths)} ({int(held.sum())} not used for calibration)")
+    print(f"top-1 agreement int8 vs float32: all {agree.float().mean():.4f}, held-out {agree[held].float().mean():.4f}")
+    print(f"total-variation distance: mean {tv.mean():.4f}, median {tv.median():.4f}, p95 {tv.quantile(0.95):.4f}, max {tv.max():.4f}")
 
 
 if __name__ == "__main__":

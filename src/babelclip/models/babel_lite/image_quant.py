@@ -1,0 +1,289 @@
+"""An int8 EfficientNet-Lite0 for CPU inference (``image_precision="int8"``).
+
+EfficientNet-Lite was designed to be quantised (Tan & Le 2019, arXiv:1905.11946; the Lite
+variants drop squeeze-excitation and clip activations with ReLU6 so that fixed ranges suffice).
+This module applies post-training static quantisation as in Jacob et al. 2018
+(arXiv:1712.05877): weights int8 symmetric per output channel, activations uint8 per tensor
+with ranges measured once on a fixed set of calibration images, convolutions and the ReLU6 after
+them fused into one int8 convolution whose output range ends at 6 or below (so saturation *is*
+the ReLU6), residual additions in int8. Pooling and the final 1280→1000 linear layer stay in
+float32: they cost <1% of the time and keep the logits precise.
+
+The activation ranges ship with babelclip (``image_int8.json`` next to this file), produced by
+``python -m babelclip.models.babel_lite.image_quant --write`` from Tux Paint stamps and
+scikit-image sample photos; a load only reads them, so it needs no calibration images and is
+deterministic. The int8 kernels are PyTorch's quantised CPU operators on the oneDNN engine
+(VNNI on recent x86 CPUs); they exist only on CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from .image_tower import LiteClassifier
+
+log = logging.getLogger(__name__)
+
+RANGES_FILE = Path(__file__).with_name("image_int8.json")
+FORMAT = "babel-lite-int8/1"
+ENGINE = "onednn"
+INPUT_RANGE = (-1.0, 1.0)  # ImagePreprocess scales pixels to [-1, 1] (mean = std = 0.5)
+
+
+class Int8Unavailable(RuntimeError):
+    """This PyTorch build has no int8 CPU engine to run the quantised image tower."""
+
+
+def activation_names(model: LiteClassifier) -> list[str]:
+    """The activations that get a range, in execution order: every tensor the int8 network
+    stores (after each convolution, fused activation, or residual addition)."""
+    names = ["input", "stem"]
+    for i, blk in enumerate(model.blocks):
+        if blk.expand is not None:
+            names.append(f"blocks.{i}.expand")
+        names += [f"blocks.{i}.depthwise", f"blocks.{i}.project"]
+        if blk.residual:
+            names.append(f"blocks.{i}.add")
+    return names + ["head"]
+
+
+def _observed_modules(model: LiteClassifier) -> dict[str, torch.nn.Module]:
+    """Activation name → the float module whose output is that activation."""
+    mods: dict[str, torch.nn.Module] = {"stem": model.stem_act, "head": model.head_act}
+    for i, blk in enumerate(model.blocks):
+        if blk.expand is not None:
+            mods[f"blocks.{i}.expand"] = blk.expand_act
+        mods[f"blocks.{i}.depthwise"] = blk.depthwise_act
+        mods[f"blocks.{i}.project"] = blk.project
+        if blk.residual:
+            mods[f"blocks.{i}.add"] = blk
+    return mods
+
+
+def calibrate(model: LiteClassifier, batches: Iterable[torch.Tensor]) -> dict[str, tuple[float, float]]:
+    """Run float batches through ``model`` and return each activation's range.
+
+    The range is the mean over batches of each batch's minimum and maximum (the estimate of
+    PyTorch's moving-average min/max observer, with equal weights): less sensitive to one
+    outlier image than the global extremes. Every range contains 0, so zero is exact.
+    """
+    mods = _observed_modules(model)
+    sums: dict[str, list[float]] = {n: [0.0, 0.0] for n in mods}
+    count = 0
+
+    def hook(name: str):
+        def record(_m, _inp, out: torch.Tensor) -> None:
+            sums[name][0] += float(out.min())
+            sums[name][1] += float(out.max())
+
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in mods.items()]
+    try:
+        with torch.inference_mode():
+            for x in batches:
+                model(x.contiguous(memory_format=torch.channels_last))
+                count += 1
+    finally:
+        for h in handles:
+            h.remove()
+    if not count:
+        raise ValueError("calibrate needs at least one batch of images")
+    ranges = {"input": INPUT_RANGE}
+    for n, (lo, hi) in sums.items():
+        ranges[n] = (min(lo / count, 0.0), max(hi / count, 0.0))
+    return {n: ranges[n] for n in activation_names(model)}
+
+
+def _qparams(lo: float, hi: float) -> tuple[float, int]:
+    """uint8 affine scale and zero point covering ``[lo, hi]`` (which contains 0)."""
+    if not lo <= 0.0 <= hi or hi - lo <= 0:
+        raise ValueError(f"an activation range must contain 0 and be non-empty, got [{lo}, {hi}]")
+    scale = (hi - lo) / 255.0
+    return scale, int(min(255, max(0, round(-lo / scale))))
+
+
+def _qweight(w: torch.Tensor) -> torch.Tensor:
+    """Symmetric per-output-channel int8 weights."""
+    amax = w.detach().abs().flatten(1).amax(1).clamp_min(1e-8)
+    scales = (amax / 127.0).double()
+    return torch.quantize_per_channel(w.detach().float(), scales, torch.zeros_like(scales, dtype=torch.long), 0, torch.qint8)
+
+
+def _qconv(conv: torch.nn.Conv2d, out_range: tuple[float, float], relu: bool) -> torch.nn.Module:
+    from torch.ao.nn import intrinsic, quantized
+
+    cls = intrinsic.quantized.ConvReLU2d if relu else quantized.Conv2d
+    q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups, bias=True)
+    q.set_weight_bias(_qweight(conv.weight), conv.bias.detach().float())
+    q.scale, q.zero_point = _qparams(*out_range)
+    return q
+
+
+class _QBlock(torch.nn.Module):
+    def __init__(self, blk: torch.nn.Module, ranges: dict[str, tuple[float, float]], prefix: str):
+        super().__init__()
+        from torch.ao.nn.quantized import QFunctional
+
+        self.expand = _qconv(blk.expand, ranges[f"{prefix}.expand"], relu=True) if blk.expand is not None else None
+        self.depthwise = _qconv(blk.depthwise, ranges[f"{prefix}.depthwise"], relu=True)
+        self.project = _qconv(blk.project, ranges[f"{prefix}.project"], relu=False)
+        self.add = None
+        if blk.residual:
+            self.add = QFunctional()
+            self.add.scale, self.add.zero_point = _qparams(*ranges[f"{prefix}.add"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.depthwise(y))
+        return self.add.add(y, x) if self.add is not None else y
+
+
+class QuantizedLite(torch.nn.Module):
+    """EfficientNet-Lite0 with int8 convolutions: float pixels in, float32 logits out."""
+
+    def __init__(self, model: LiteClassifier, ranges: dict[str, tuple[float, float]], float_blocks: int = 0):
+        super().__init__()
+        missing = set(activation_names(model)) - set(ranges)
+        if missing:
+            raise ValueError(f"int8 ranges lack activations {sorted(missing)[:5]}...; regenerate them with --write")
+        if not 0 <= float_blocks < len(model.blocks):
+            raise ValueError(f"float_blocks must be in [0, {len(model.blocks) - 1}], got {float_blocks}")
+        self.float_prefix = None
+        if float_blocks:
+            # the first, high-resolution layers are the most sensitive to int8 weights
+            self.float_prefix = torch.nn.Sequential(model.stem, model.stem_act, *model.blocks[:float_blocks])
+            last = float_blocks - 1
+            boundary = f"blocks.{last}.add" if model.blocks[last].residual else f"blocks.{last}.project"
+            self.in_scale, self.in_zero_point = _qparams(*ranges[boundary])
+            self.stem = torch.nn.Identity()
+        else:
+            self.in_scale, self.in_zero_point = _qparams(*ranges["input"])
+            self.stem = _qconv(model.stem, ranges["stem"], relu=True)
+        self.blocks = torch.nn.Sequential(*[_QBlock(b, ranges, f"blocks.{i}") for i, b in enumerate(model.blocks) if i >= float_blocks])
+        self.head = _qconv(model.head, ranges["head"], relu=True)
+        self.fc = model.fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float().contiguous(memory_format=torch.channels_last)
+        if self.float_prefix is not None:
+            x = self.float_prefix(x)
+        q = torch.quantize_per_tensor(x, self.in_scale, self.in_zero_point, torch.quint8)
+        q = self.head(self.blocks(self.stem(q)))
+        return self.fc(q.dequantize().mean((2, 3)))
+
+
+@contextmanager
+def _engine(name: str) -> Iterator[None]:
+    """Select the quantised engine while weights are packed (they keep it afterwards)."""
+    if name not in torch.backends.quantized.supported_engines:
+        raise Int8Unavailable(
+            f"image_precision='int8' needs PyTorch's {name!r} quantised CPU engine, which this build lacks "
+            f"(it has {torch.backends.quantized.supported_engines}); use image_precision='float32'"
+        )
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = name
+    try:
+        with warnings.catch_warnings():  # torch.ao's deprecation notices, once per load
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao")
+            warnings.filterwarnings("ignore", message=r".*quantiz.*deprecated", category=UserWarning)
+            yield
+    finally:
+        torch.backends.quantized.engine = before
+
+
+def read_ranges(path: Path = RANGES_FILE) -> dict[str, tuple[float, float]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: the int8 image tower needs its activation ranges; "
+                                f"reinstall babelclip or regenerate them with python -m {__name__} --write") from None
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path}: unsupported format {data.get('format')!r}; expected {FORMAT!r}")
+    return {k: (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
+
+
+def ranges_digest(path: Path = RANGES_FILE) -> str:
+    """Identifies the shipped ranges in the model's fingerprint."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def quantize_classifier(model: LiteClassifier, ranges: dict[str, tuple[float, float]] | None = None,
+                        float_blocks: int = 0) -> QuantizedLite:
+    """The int8 version of a (folded, float32) :class:`LiteClassifier`; ``ranges`` default to the
+    shipped ones; the first ``float_blocks`` MBConv blocks (and the stem) stay float32 if > 0."""
+    ranges = read_ranges() if ranges is None else ranges
+    with _engine(ENGINE):
+        q = QuantizedLite(model.float(), ranges, float_blocks).eval()
+    return q
+
+
+# -- building the shipped ranges ----------------------------------------------------------------
+def calibration_paths(every: int = 8) -> list[str]:
+    """The fixed calibration set: every ``every``-th Tux Paint stamp (sorted paths) plus the
+    scikit-image sample photos. Both are CC0/GPL-compatible data that need no network."""
+    import glob
+    import os
+
+    stamps = sorted(glob.glob("/usr/share/tuxpaint/stamps/**/*.png", recursive=True))[::every]
+    from skimage import data as skdata
+
+    root = os.path.dirname(skdata.__file__)
+    photos = sorted(p for p in glob.glob(os.path.join(root, "*")) if p.endswith((".png", ".jpg")))
+    return stamps + photos
+
+
+def _load_rgb_or_rgba(path: str):
+    from PIL import Image
+
+    im = Image.open(path)
+    im.load()
+    return im if im.mode in ("RGB", "RGBA", "LA", "PA", "P") else im.convert("RGB")
+
+
+def build_ranges(out: Path = RANGES_FILE, every: int = 8, batch: int = 16) -> dict:
+    from .image_tower import ImagePreprocess, load_efficientnet_lite0
+    from .weights import WEIGHT_FILES
+
+    paths = calibration_paths(every)
+    if len(paths) < 32:
+        raise RuntimeError(f"only {len(paths)} calibration images found; install tuxpaint-stamps-default and scikit-image")
+    prep = ImagePreprocess()
+    pixels = torch.stack([prep(_load_rgb_or_rgba(p)) for p in paths])
+    model = load_efficientnet_lite0().eval()
+    ranges = calibrate(model, (pixels[i : i + batch] for i in range(0, len(pixels), batch)))
+    names = "\n".join(Path(p).name for p in paths)
+    data = {
+        "format": FORMAT,
+        "image_weights_sha256": WEIGHT_FILES["image"].sha256,
+        "calibration": {"images": len(paths), "batch": batch, "every_nth_stamp": every,
+                        "names_sha256": hashlib.sha256(names.encode()).hexdigest(), "torch": torch.__version__},
+        "ranges": {k: [round(v[0], 6), round(v[1], 6)] for k, v in ranges.items()},
+    }
+    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    log.info("wrote %d activation ranges from %d images to %s", len(ranges), len(paths), out)
+    return data
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Calibrate babel-lite's int8 image tower and write its activation ranges.")
+    ap.add_argument("--write", action="store_true", help=f"(re)write {RANGES_FILE.name}")
+    ap.add_argument("--out", type=Path, default=RANGES_FILE)
+    ap.add_argument("--every", type=int, default=8, help="use every N-th Tux Paint stamp")
+    args = ap.parse_args(argv)
+    if not args.write:
+        ap.error("nothing to do: pass --write")
+    logging.basicConfig(level=logging.INFO)
+    build_ranges(args.out, args.every)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
