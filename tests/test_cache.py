@@ -198,3 +198,12 @@ def test_every_cache_lives_under_one_root(monkeypatch, tmp_path):
     monkeypatch.delenv("BABELCLIP_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert labels_cache() == tmp_path / "xdg" / "babelclip"
+
+
+def test_texts_digest_separates_lists_and_is_stable():
+    d = EmbeddingCache.texts_digest
+    assert d(["ein Hund", "Katze"]) == d(["ein Hund", "Katze"])
+    for a, b in [(["ab", "c"], ["a", "bc"]), (["é", "a"], ["éa"]), (["a\x00", "b"], ["a", "\x00b"]),
+                 (["x", "y"], ["y", "x"]), ([], [""]), ([""], ["", ""])]:
+        assert d(a) != d(b), (a, b)
+    assert len(d(["\ud800 lone surrogate", "猫"])) == 64  # any Python str hashes, no UnicodeError

@@ -72,3 +72,10 @@ def test_tuxpaint_cli_on_real_stamps(tmp_path, tiny):
     assert {"en", "de", "ja"} <= set(ret) and ret["de"].counts == {"images": 5, "texts": 5}
     cls = [r for r in res if r.task == "zeroshot_classification"]
     assert [(r.language, r.counts["images"], r.counts["classes"]) for r in cls] == [("en", 4, 4)]
+    m = ret["de"].metrics  # recalls carry bootstrap intervals around them
+    assert m["t2i_r@1_ci_low"] <= m["t2i_r@1"] <= m["t2i_r@1_ci_high"]
+    # the Debian Tamil descriptions are TSCII read as Latin-1: dropped, and said so in the meta
+    n_ta = sum("ta.utf8=" in (root / f).read_text(encoding="utf-8") for f in root.rglob("*.txt"))
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert n_ta and meta["texts_dropped_or_repaired"]["ta"] == {"dropped": n_ta, "repaired": 0}
+    assert "ta" not in ret

@@ -328,3 +328,71 @@ def test_large_classification_is_fast():
     m = classification_metrics(scores, targets, n_boot=1000)
     assert time.perf_counter() - t0 < 5.0  # ~0.3 s alone; generous for a shared CPU
     assert m["top1_ci_low"] < m["top1"] < m["top1_ci_high"]
+
+
+# ---------------------------------------------------------------- retrieval confidence intervals
+
+_RECALL_KEYS = [f"{d}_r@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
+
+
+def test_retrieval_ci_exact_small_case():
+    # text 0 -> image 0 (hit), text 1 -> image 0 ranked first (miss): t2i hits [1, 0].
+    # image 0's column ranks text 0 first (hit), image 1's ranks text 1 (0.2 > 0.1) first (hit).
+    scores = np.array([[0.9, 0.1], [0.8, 0.2]])
+    m = retrieval_metrics(scores, np.array([0, 1]), ks=(1, 2), n_boot=2000)
+    assert m["t2i_r@1"] == 0.5
+    # a resample of 2 texts has 0, 1 or 2 hits with probability 1/4, 1/2, 1/4: the 2.5% and
+    # 97.5% quantiles of the resampled recall are 0 and 1
+    assert (m["t2i_r@1_ci_low"], m["t2i_r@1_ci_high"]) == (0.0, 1.0)
+    # every query a hit (or none): every resample is the same, the interval is a point
+    assert (m["t2i_r@2_ci_low"], m["t2i_r@2_ci_high"]) == (1.0, 1.0)
+    assert (m["i2t_r@1_ci_low"], m["i2t_r@1_ci_high"]) == (1.0, 1.0)
+    assert "t2i_r@1_ci_low" not in retrieval_metrics(scores, np.array([0, 1]), n_boot=0)
+
+
+def _block_diagonal(block: np.ndarray, copies: int) -> np.ndarray:
+    """``copies`` independent copies of a retrieval problem: cross-copy scores (-10) are below
+    any cosine, so every rank, hence every recall, is that of one copy."""
+    n, m = block.shape
+    out = np.full((n * copies, m * copies), -10.0)
+    for c in range(copies):
+        out[c * n : (c + 1) * n, c * m : (c + 1) * m] = block
+    return out
+
+
+def test_retrieval_ci_contains_estimate_and_shrinks_with_more_queries():
+    rng = np.random.default_rng(5)
+    n_images, dim = 40, 8
+    t2i = np.repeat(np.arange(n_images), 2)  # 2 captions per image
+    img = _unit(rng.normal(size=(n_images, dim)))
+    txt = _unit(img[t2i] + 0.9 * rng.normal(size=(len(t2i), dim)))
+    block = txt @ img.T
+    small = retrieval_metrics(block, t2i)
+    big = retrieval_metrics(_block_diagonal(block, 16), np.concatenate([t2i + c * n_images for c in range(16)]))
+    assert 0.1 < small["t2i_r@1"] < 0.9 and 0.1 < small["i2t_r@1"] < 0.9  # not a degenerate case
+    for key in _RECALL_KEYS:
+        assert big[key] == pytest.approx(small[key])  # same problem, 16x the queries
+        for m in (small, big):
+            assert m[f"{key}_ci_low"] <= m[key] <= m[f"{key}_ci_high"]
+        w_small = small[f"{key}_ci_high"] - small[f"{key}_ci_low"]
+        w_big = big[f"{key}_ci_high"] - big[f"{key}_ci_low"]
+        if 0 < small[key] < 1:
+            assert w_big < w_small / 2.5  # ~1/4: width ~ 1/sqrt(queries)
+
+
+def test_retrieval_ci_resamples_texts_for_t2i_and_images_for_i2t():
+    # 120 texts over 12 images: the t2i interval is the bootstrap of the 120 per-text hits,
+    # the i2t one of the 12 per-image hits (brute-force stable sorts, not our rank code)
+    rng = np.random.default_rng(6)
+    t2i = np.r_[np.arange(12), rng.integers(0, 12, 108)]
+    scores = rng.normal(size=(120, 12)) + 1.5 * (np.arange(12)[None, :] == t2i[:, None])
+    m = retrieval_metrics(scores, t2i, ks=(1, 3), n_boot=500, seed=9)
+    for k in (1, 3):
+        text_hits = np.array([t2i[i] in np.argsort(-scores[i], kind="stable")[:k] for i in range(120)], float)
+        image_hits = np.array(
+            [np.isin(np.argsort(-scores[:, j], kind="stable")[:k], np.flatnonzero(t2i == j)).any() for j in range(12)],
+            float,
+        )
+        assert (m[f"t2i_r@{k}_ci_low"], m[f"t2i_r@{k}_ci_high"]) == bootstrap_ci(text_hits, n_boot=500, seed=9)
+        assert (m[f"i2t_r@{k}_ci_low"], m[f"i2t_r@{k}_ci_high"]) == bootstrap_ci(image_hits, n_boot=500, seed=9)
+    assert retrieval_metrics(scores, t2i, ks=(1,), seed=9, n_boot=500)["t2i_r@1_ci_low"] == m["t2i_r@1_ci_low"]

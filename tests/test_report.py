@@ -48,7 +48,13 @@ def _results() -> list[Result]:
                 task="retrieval",
                 language=lang,
                 protocol="all-captions",
-                metrics={"t2i_r@1": acc / 2 + 0.1, "i2t_r@1": acc / 3, "t2i_chance@1": 1 / 3600},
+                metrics={
+                    "t2i_r@1": acc / 2 + 0.1,
+                    "t2i_r@1_ci_low": acc / 2 + 0.08,
+                    "t2i_r@1_ci_high": acc / 2 + 0.12,
+                    "i2t_r@1": acc / 3,
+                    "t2i_chance@1": 1 / 3600,
+                },
                 counts={"images": 3600, "texts": 7200},
             )
         )
@@ -94,6 +100,16 @@ def test_html_is_self_contained_and_complete(report):
         assert f"<td>{lang}</td>" in page
     assert "pub0" in page and "pub1" in page  # published numbers beside ours
     assert "Pearson r" in page or "pearson_r" in page
+
+
+def test_tables_show_cis_of_both_tasks(report):
+    _, index = report
+    page = index.read_text(encoding="utf-8")
+    retrieval_part = page[page.index("xm3600") :]
+    for acc in LANGS.values():
+        assert f"[{acc - 0.03:.4f}, {acc + 0.03:.4f}]" in page  # classification top1
+        assert f"[{acc / 2 + 0.08:.4f}, {acc / 2 + 0.12:.4f}]" in retrieval_part  # retrieval t2i_r@1
+    assert page.count("95% CI") >= 2
 
 
 def test_chance_keys():

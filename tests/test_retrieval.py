@@ -49,3 +49,25 @@ def test_no_images_found_is_a_clear_error():
             retrieval(enc, imgs, CAPS, cache)
         with pytest.raises(ValueError, match="unknown retrieval protocol"):
             retrieval(enc, _images(enc), CAPS, cache, protocols=["best"])
+
+
+def test_results_carry_bootstrap_cis_through_json_and_csv(tmp_path):
+    from babelclip.eval.report import read_table_csv
+    from babelclip.eval.results import load_results, save_results, to_table
+
+    enc = TinyEncoder()
+    with EmbeddingCache(None, enc.fingerprint.key, enc.dim) as cache:
+        res = retrieval(enc, _images(enc), CAPS, cache, languages=["en"], protocols=["all-captions"], n_boot=200, seed=1)
+        (none,) = retrieval(enc, _images(enc), CAPS, cache, languages=["en"], protocols=["all-captions"], n_boot=0)
+    (r,) = res
+    for d in ("t2i", "i2t"):
+        for k in (1, 5, 10):
+            key = f"{d}_r@{k}"
+            assert r.metrics[f"{key}_ci_low"] <= r.metrics[key] <= r.metrics[f"{key}_ci_high"]
+            assert f"{key}_ci_low" not in none.metrics
+    # 6 texts, half of them nonsense: t2i R@1 is strictly between 0 and 1, so is its interval's span
+    assert r.metrics["t2i_r@1_ci_low"] < r.metrics["t2i_r@1"] < r.metrics["t2i_r@1_ci_high"]
+    back = load_results(save_results(res, tmp_path / "r.json"))
+    assert back[0].metrics == r.metrics
+    to_table(res).to_csv(tmp_path / "r.csv", index=False)
+    assert read_table_csv(tmp_path / "r.csv")[0].metrics == pytest.approx(r.metrics)

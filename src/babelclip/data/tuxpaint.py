@@ -24,6 +24,27 @@ when ``cairosvg`` is installed and otherwise skipped, counted and reported.
 Locales map to BCP-47 through the language table's Tux Paint column (``zh_TW`` →
 ``zh-Hant``, ``sr@latin`` → ``sr-Latn``); English regional copies (``en_GB``, ``en_AU``) repeat
 the first line and are dropped; locales the table does not know are skipped and logged.
+
+**Mis-encoded descriptions** (:func:`check_text`). Some translations were committed in a legacy
+encoding and decoded as Latin-1: every Tamil (``ta``) description of the Debian package is
+TSCII bytes shown as Latin-1 (``ஒரு கை`` "a hand" reads ``´Õ ¨¸.``), and 19 Latvian ones carry
+a stray C1 control character (``Pē\x93rļu``). A description is judged mis-encoded when it
+
+* contains a C1 control character (U+0080–U+009F: never text, always a wrong decoding);
+* belongs to a language whose script is not Latin, yet is made of Latin-1 characters only
+  (U+0000–U+00FF) with at least one beyond ASCII — no letter of the expected script at all;
+* or is changed by ``ftfy.fix_encoding`` (Speer 2019, ftfy: UTF-8 read as cp1252/Latin-1 and
+  similar, e.g. ``cafÃ©``), when ftfy is installed.
+
+It is *repaired* when ``ftfy.fix_encoding`` turns it into text that ftfy no longer finds bad,
+without C1 characters, written in the language's script; the repaired text is used and the
+original kept in :attr:`Stamp.repaired`; failing that, when deleting its C1 controls does (a
+stray control that follows no UTF-8 lead byte read as Latin-1). Otherwise it is *dropped* for
+that language and the reason kept in :attr:`Stamp.dropped`; :func:`text_problems` counts both
+per language, and :func:`find_stamps` logs them. In the Debian package the Tamil texts are not
+repairable (TSCII is not a codec ftfy or Python knows); the Latvian ones are, by deleting the
+``\x93`` (ftfy would map it to a cp1252 quote, ``Pē“rļu``, not what the translator wrote).
+ftfy's ``is_bad`` alone is not a reason to drop: it flags valid text too (the Romanian ``”Întoarcerea interzisă”.``, whose quotes follow Romanian usage).
 """
 from __future__ import annotations
 
@@ -55,6 +76,8 @@ class Stamp:
     image: str  # the .png (preferred) or .svg file
     category: str  # the folder, e.g. "animals/birds"
     texts: dict[str, str] = field(default_factory=dict)  # BCP-47 tag -> description
+    dropped: dict[str, str] = field(default_factory=dict)  # tag -> why its description was left out
+    repaired: dict[str, str] = field(default_factory=dict)  # tag -> the original text ftfy repaired
 
 
 def parse_description(path: str | os.PathLike) -> tuple[str, dict[str, str]]:
@@ -76,6 +99,78 @@ def _locale_tag(locale: str, unknown: set[str]) -> str | None:
     except UnknownLanguageError:
         unknown.add(locale)
         return None
+
+
+_C1 = re.compile("[\x80-\x9f]")
+_C1_AFTER_LEAD = re.compile("[\xc2-\xf4][\x80-\x9f]")
+
+
+def _expected_script(tag: str) -> str:
+    return get_language(tag).script or "Latn"
+
+
+def _in_script(text: str, script: str) -> bool:
+    """Every script-bearing character of ``text`` is of ``script`` (none at all also passes)."""
+    from .scripts_unicode import label_script
+
+    return label_script(text, script) in (script, "none")
+
+
+def _encoding_problem(text: str, script: str) -> str:
+    """Why ``text`` looks mis-encoded for a language written in ``script`` ("" if it does not)."""
+    if _C1.search(text):
+        return "C1 control characters (decoded in the wrong encoding)"
+    if script != "Latn" and max(map(ord, text)) < 0x100 and any(ord(c) > 0x7F for c in text):
+        return f"Latin-1 characters only, no {script} letter (a legacy encoding read as Latin-1)"
+    try:
+        import ftfy
+    except ImportError:
+        return ""
+    if ftfy.fix_encoding(text) != text:
+        return "mis-decoded text that ftfy.fix_encoding changes"
+    return ""
+
+
+def check_text(text: str, tag: str) -> tuple[str | None, str]:
+    """``(text to use, note)`` for a description in language ``tag`` (see the module docstring).
+
+    ``(text, "")``: fine as it is; ``(repaired, "repaired: <why>")``: ftfy recovered text of the
+    language's script; ``(None, "mis-encoded: <why>")``: left out.
+    """
+    if not text:
+        return text, ""
+    script = _expected_script(tag)
+    problem = _encoding_problem(text, script)
+    if not problem:
+        return text, ""
+    try:
+        import ftfy
+        from ftfy.badness import is_bad
+    except ImportError:
+        return None, f"mis-encoded: {problem}"
+    def sound(candidate: str) -> bool:
+        return (candidate != text and not _C1.search(candidate) and not is_bad(candidate)
+                and not _encoding_problem(candidate, script) and _in_script(candidate, script))
+
+    fixed = ftfy.fix_encoding(text)
+    if sound(fixed):
+        return fixed, f"repaired: {problem}"
+    # A stray C1 control inside otherwise valid text (Latvian "Pē\x93rļu"): ftfy reads it as a
+    # cp1252 quote, wrongly. Delete it, unless it follows a UTF-8 lead byte read as Latin-1
+    # (U+00C2-U+00F4), the mark of real mojibake.
+    if not _C1_AFTER_LEAD.search(text) and sound(stripped := _C1.sub("", text)):
+        return stripped, f"repaired: {problem}; stray control characters removed"
+    return None, f"mis-encoded: {problem}"
+
+
+def text_problems(stamps: list[Stamp]) -> dict[str, dict[str, int]]:
+    """``{tag: {"dropped": n, "repaired": m}}`` over the stamps, for languages with any."""
+    out: dict[str, dict[str, int]] = {}
+    for s in stamps:
+        for kind, per_tag in (("dropped", s.dropped), ("repaired", s.repaired)):
+            for tag in per_tag:
+                out.setdefault(tag, {"dropped": 0, "repaired": 0})[kind] += 1
+    return dict(sorted(out.items()))
 
 
 def svg_supported() -> bool:
@@ -112,14 +207,27 @@ def find_stamps(root: str | os.PathLike = DEFAULT_ROOT) -> tuple[list[Stamp], di
             skipped[sid] = "no image file"
             continue
         english, locales = parse_description(txt)
-        texts = {"en": english} if english else {}
-        for loc, text in locales.items():
-            tag = _locale_tag(loc, unknown)
-            if tag:
-                texts.setdefault(tag, text)
-        stamps.append(Stamp(sid, str(image), txt.parent.relative_to(root).as_posix(), texts))
+        stamp = Stamp(sid, str(image), txt.parent.relative_to(root).as_posix())
+        for tag, raw in [("en", english)] + [(_locale_tag(loc, unknown), t) for loc, t in locales.items()]:
+            if not tag or not raw or tag in stamp.texts:
+                continue
+            text, note = check_text(raw, tag)
+            if text is None:
+                stamp.dropped.setdefault(tag, f"{note}: {raw!r}")
+                continue
+            if note:
+                stamp.repaired[tag] = raw
+            stamp.texts[tag] = text
+            stamp.dropped.pop(tag, None)  # another locale of the same language was fine
+        stamps.append(stamp)
     if unknown:
         log.info("Tux Paint locales not in the language table, skipped: %s", ", ".join(sorted(unknown)))
+    problems = text_problems(stamps)
+    if problems:
+        log.warning(
+            "Tux Paint descriptions: %d dropped as mis-encoded, %d repaired (%s); see Stamp.dropped",
+            sum(p["dropped"] for p in problems.values()), sum(p["repaired"] for p in problems.values()),
+            ", ".join(f"{t}: {p['dropped']} dropped/{p['repaired']} repaired" for t, p in problems.items()))
     if skipped:
         log.warning("%d Tux Paint stamps skipped (%s)", len(skipped), "; ".join(sorted(set(skipped.values()))))
     return stamps, skipped

@@ -17,7 +17,13 @@ WAL mode, with tables of float32 blobs:
   still spare every text already encoded). A block is written, in one transaction, only after
   every text of the call is committed in ``texts``, and is assembled from exactly the vectors
   the call returned, so a warm result is bitwise the cold one. The price: each vector is
-  stored twice (for the 90-language benchmark, 2.4M x 64 floats: ~0.6 GB more).
+  stored twice (for the 90-language benchmark, 2.4M x 64 floats: ~0.6 GB more). A single-copy
+  layout (vectors only in per-batch chunks, the block an 8-byte-per-text index into them) was
+  built and measured: 1.63 GB -> 0.83 GB and the same cold time, but a warm read must then
+  gather each call's vectors from length-sorted chunks instead of copying one blob, which cost
+  ~0.6 s more per 2.4M texts (block reads 1.0-1.1 s instead of 0.36-0.39 s + a 0.13 s copy,
+  mostly page faults of the extra allocations); the warm run is the tighter target, so vectors
+  stay twice.
 
 Why SQLite rather than numpy shards + index files: it is in the standard library; a committed
 transaction is atomic and durable, so a run killed at any instant loses at most the batch in
@@ -178,15 +184,16 @@ class EmbeddingCache:
 
     @staticmethod
     def texts_digest(texts: Sequence[str]) -> str:
-        """SHA-256 of an ordered list of texts (length-prefixed UTF-8, so no two lists collide
-        by concatenation)."""
+        """SHA-256 of an ordered list of texts: of their count, the length of each in code points
+        (int64), then the UTF-8 of their concatenation — which together determine the list, so
+        no two lists collide by concatenation. Three hash updates per list instead of two per
+        text: ~2.4x faster (27k texts: 4.7 ms instead of 11 ms), and on a warm run this digest
+        was half the time spent per language."""
         import hashlib
 
-        h = hashlib.sha256()
-        for t in texts:
-            b = t.encode("utf-8", "surrogatepass")
-            h.update(len(b).to_bytes(8, "little"))
-            h.update(b)
+        h = hashlib.sha256(len(texts).to_bytes(8, "little"))
+        h.update(np.fromiter(map(len, texts), dtype="<i8", count=len(texts)).tobytes())
+        h.update("".join(texts).encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
     def get_text_block(self, lang: str, texts: Sequence[str], digest: str | None = None) -> np.ndarray | None:

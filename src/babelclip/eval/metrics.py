@@ -14,7 +14,8 @@ order among exactly equal scores is unspecified; with real-valued embeddings exa
 occur, and on any input without ties both definitions agree exactly.
 
 **Confidence intervals.** Percentile bootstrap (Efron & Tibshirani 1993, ch. 13) over the
-evaluated items (images for classification): the per-item correctness vector is resampled with
+evaluated items — images for classification, the queries for retrieval (texts for text→image,
+images for image→text): the per-item correctness vector is resampled with
 replacement ``n_boot`` times and the 2.5th/97.5th percentiles of the resampled means form the
 95% interval. For a 0/1 vector the sum of a resample is exactly Binomial(n, p̂), so it is drawn
 directly (O(n_boot) instead of O(n_boot·n)); any other vector is resampled by index in chunks.
@@ -187,7 +188,12 @@ def _any_in_top_k_chance(n: int, m: np.ndarray, k: int) -> float:
 
 
 def retrieval_metrics(
-    scores: np.ndarray, text_to_image: np.ndarray, *, ks: Sequence[int] = (1, 5, 10)
+    scores: np.ndarray,
+    text_to_image: np.ndarray,
+    *,
+    ks: Sequence[int] = (1, 5, 10),
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Text↔image retrieval recall@k from text-by-image scores, as in CLIP-style papers.
 
@@ -201,6 +207,11 @@ def retrieval_metrics(
       that have a text.
     - ``t2i_chance@k`` = min(k, n_images)/n_images; ``i2t_chance@k`` = the mean over images of
       1 − C(n_texts − m, k)/C(n_texts, k) for an image with m texts (random ranking).
+    - ``t2i_r@k_ci_low``/``_ci_high`` and ``i2t_r@k_ci_low``/``_ci_high``: percentile-bootstrap
+      95% intervals (:func:`bootstrap_ci`, ``n_boot`` resamples, ``seed``) over the queries of
+      each direction — texts for t2i, images with a text for i2t — the same key scheme as
+      classification's ``top1_ci_low``; ``n_boot=0`` leaves them out. Texts of one image are
+      resampled independently, as CLIP-style papers count each caption as a query.
     """
     ks = _check_ks(ks)
     scores = np.asarray(scores)
@@ -237,10 +248,13 @@ def retrieval_metrics(
         image_ranks += ((chunk == best_score) & (rows < best_text)).sum(0)
     image_ranks = image_ranks[queries]
     out: dict[str, float] = {}
-    for k in ks:
-        out[f"t2i_r@{k}"] = float((text_ranks < min(k, n_images)).mean())
-    for k in ks:
-        out[f"i2t_r@{k}"] = float((image_ranks < min(k, n_texts)).mean())
+    for direction, ranks, n_cand in (("t2i", text_ranks, n_images), ("i2t", image_ranks, n_texts)):
+        for k in ks:
+            hits = ranks < min(k, n_cand)
+            key = f"{direction}_r@{k}"
+            out[key] = float(hits.mean())
+            if n_boot:
+                out[f"{key}_ci_low"], out[f"{key}_ci_high"] = bootstrap_ci(hits, n_boot=n_boot, seed=seed)
     for k in ks:
         out[f"t2i_chance@{k}"] = min(k, n_images) / n_images
         out[f"i2t_chance@{k}"] = _any_in_top_k_chance(n_texts, n_per_image[queries], k)

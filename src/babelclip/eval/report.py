@@ -455,7 +455,8 @@ def make_report(
         f"<h1>{html.escape(title)}</h1>\n<p class='note'>{len(results)} results; models: "
         f"{html.escape(', '.join(models))}; {len({r.language for r in results})} languages. Bars are coloured by "
         "resource group (XLM-R CC-100 data size: high &ge; 10 GiB &gt; mid &ge; 1 GiB &gt; low; unseen: not in "
-        "CC-100) and sorted by group, then value. Error bars: 95% percentile bootstrap over images. "
+        "CC-100) and sorted by group, then value. Error bars: 95% percentile bootstrap over the queries "
+        "(images for classification; texts for text&rarr;image, images for image&rarr;text retrieval). "
         + (
             f"Grey dots: {len({p.model for p in pub})} published models on the same protocol (Babel-ImageNet "
             "release, Geigle et al. 2024)."

@@ -65,10 +65,16 @@ def retrieval(
     protocols: Sequence[str] = PROTOCOLS,
     model_name: str = "",
     dataset: str = "",
+    n_boot: int = 1000,
+    seed: int = 0,
     batch_size: int = 256,
     quiet: bool = True,
 ) -> list[Result]:
-    """One :class:`Result` per (language, protocol)."""
+    """One :class:`Result` per (language, protocol).
+
+    Metrics are those of :func:`babelclip.eval.metrics.retrieval_metrics`, with 95% bootstrap
+    intervals over the queries (``n_boot`` resamples from ``seed``; ``n_boot=0``: none).
+    """
     from tqdm.auto import tqdm
 
     from .metrics import retrieval_metrics
@@ -106,7 +112,7 @@ def retrieval(
                 texts.extend(caps)
                 owner.extend([k] * len(caps))
             txt = encode_texts(encoder, texts, tag, cache, batch_size=batch_size)
-            metrics = retrieval_metrics(txt @ img.T, np.asarray(owner))
+            metrics = retrieval_metrics(txt @ img.T, np.asarray(owner), n_boot=n_boot, seed=seed)
             extra: dict[str, Any] = {"images_missing": n_unmatched} if n_unmatched else {}
             results.append(Result(
                 model=model_name, fingerprint=encoder.fingerprint.key, dataset=dataset, task=TASK,

@@ -114,6 +114,7 @@ def evaluate(
     cdir = None if str(cache_dir) == NO_CACHE else (cache_dir or default_cache_dir())
     rank, _ = _dist()
     tasks: list[tuple[str, Any]] = []  # (kind, payload) run after the image pass
+    extra_meta: dict[str, Any] = {}  # dataset-specific facts for the results meta
 
     if dataset == "babel-imagenet":
         from ..data.labels import LabelSet, load_babel_imagenet
@@ -131,6 +132,7 @@ def evaluate(
         from ..data.labels import LabelSet, imagenet_clip_labelset, load_babel_imagenet
 
         stamps, skipped = tuxpaint.find_stamps(images or tuxpaint.DEFAULT_ROOT)
+        extra_meta["texts_dropped_or_repaired"] = tuxpaint.text_problems(stamps)
         source = tuxpaint.tuxpaint_images(stamps, skipped)
         ds_name = "tuxpaint"
         tasks.append(("ret", (tuxpaint.tuxpaint_captions(stamps), ("all-captions",))))
@@ -182,12 +184,14 @@ def evaluate(
 
                 cap, protocols = payload
                 ret_langs = None if langs is None else [t for t in langs if t in cap.captions]
-                results += retrieval(encoder, emb, cap, cache, languages=ret_langs, protocols=protocols, **common)
+                results += retrieval(encoder, emb, cap, cache, languages=ret_langs, protocols=protocols, n_boot=n_boot,
+                                     **common)
     meta = {
         "model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": ds_name,
         "images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
         "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed},
         "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)},
+        **extra_meta,
     }
     if emb.failed or source.skipped:
         log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
