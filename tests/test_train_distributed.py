@@ -36,9 +36,15 @@ def _train(out: Path) -> list[float]:
 
 
 def _worker(rank: int, world: int, init: str, out: str) -> None:
+    import datetime
+    import time
+
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    # a hang becomes an error after 60 s rather than a stuck test
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
     try:
+        if rank == 1:  # the schedule that once deadlocked: rank 0 has cached the teacher before rank 1 looks
+            time.sleep(3)
         losses = _train(Path(out))
         if rank == 0:
             (Path(out) / "losses.json").write_text(json.dumps(losses))

@@ -159,10 +159,13 @@ def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str |
     if cache_dir is not None:
         kind = getattr(text, "kind", "")  # e.g. babel-lite's "output" vs "tower" embeddings
         path = Path(cache_dir) / f"teacher-{text.fingerprint.key}{'-' + kind if kind else ''}-{texts_hash(english)}.npy"
-        if path.exists():
-            return np.load(path)
     rank, _ = _rank_world()
     d = _dist()
+    cached = [path is not None and path.exists()]
+    if d is not None:  # every rank takes rank 0's branch: a rank that saw the file rank 0 just
+        d.broadcast_object_list(cached, src=0)  # wrote would skip the barrier below and deadlock
+    if cached[0]:
+        return np.load(path)
     if rank == 0 or path is None:
         module = text.text_module()
         was_training = module.training
