@@ -160,7 +160,7 @@ def test_recipe_guards_trains_and_evaluates(tmp_path):
     assert rep.leakage.dropped.get("babel-imagenet-92") == 1  # the label-file entry used as a pair
     assert rep.result.n_pairs == len(PAIRS_SW)
     ev = rep.result.evaluation["babel_label_alignment"]
-    assert ev["n_classes"] == 3 and 0 <= ev["top1"] <= 1
+    assert ev["before"]["n"] == 3 and 0 <= ev["after"]["top1"] <= 1  # before/after figures: tests/test_train_recipe.py
     meta = json.loads((tmp_path / "out" / ADAPTER_META).read_text())
     assert meta["leakage"]["n_dropped"] == 1 and meta["evaluation"] == rep.result.evaluation
 

@@ -28,16 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=["mse", "kl"], default=None,
                    help="kl: KL(teacher||student) of class distributions; default: kl with --level logits, mse otherwise")
     p.add_argument("--kl-temperature", type=float, default=1.0)
-    p.add_argument("--labels", default=None, help="Babel-ImageNet labels file for the final evaluation")
+    p.add_argument("--labels", default=None, help="Babel-ImageNet labels file for the evaluations before and after")
+    p.add_argument("--tuxpaint", default=None, metavar="DIR",
+                   help="Tux Paint stamps folder for text->image retrieval before and after (default: /usr/share/tuxpaint/stamps)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="embedding cache for the stamp images (default: babelclip's, $BABELCLIP_CACHE)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from ..train.distill import DistillConfig, init_distributed_from_env
+    from ..train.evaluate import before_after_table
     from ..train.recipe import train_language
 
     init_distributed_from_env()
@@ -52,12 +55,16 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes, seed=args.seed, progress=not args.quiet,
     )
     rep = train_language(args.model, args.lang, args.parallel, args.out, config, resume=args.resume,
-                         labels_path=args.labels, level=level)
+                         labels_path=args.labels, level=level, tuxpaint_root=args.tuxpaint, cache_dir=args.cache)
     r = rep.result
     print(f"pairs: {rep.n_pairs_read} read, {rep.leakage.n_dropped} dropped by the leakage guard; {rep.leakage.summary()}")
     print(f"steps: {r.steps_done}; loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}; trained {r.trainable_params} "
           f"of {r.total_params} parameters")
     if r.evaluation:
-        print("evaluation:", json.dumps(r.evaluation))
+        print("evaluation, % with 95% CIs (change: after - before, paired bootstrap); "
+              f"figures in {r.out_dir}/babelclip_adapter.json:")
+        print("\n".join(before_after_table(r.evaluation)))
+    else:
+        print("evaluation: none (no Babel-ImageNet labels or Tux Paint descriptions for this language here)")
     print(f"saved to {r.out_dir}")
     return 0

@@ -11,6 +11,12 @@ Every adapter that loads hub-hosted weights goes through :func:`resolve_weights`
 
 The weights identity returned with the path keys embedding caches: ``hf:ORG/NAME@<commit>``
 for a hub snapshot (the commit hash is the cache folder name), ``sha256:<hex>`` for a local dir.
+
+Loaders that name the files they need themselves (open_clip: one checkpoint file, an HF text
+tower's config, a tokenizer) use :class:`HubFiles` instead: the same order (cache, offline
+check, one download), plus one 3-second reachability probe (:func:`hub_reachable`) before the
+first download so a dead network fails in seconds. Both build their errors with
+:func:`not_found_message` and stop on the one offline check :func:`offline_reason`.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .base import WeightsNotFoundError, hash_files
 
@@ -43,6 +51,7 @@ IGNORE_PATTERNS = [
 ]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+PROBE_TIMEOUT_S = 3.0  # one TCP connect to the hub before a download: a dead network fails fast
 
 
 @dataclass(frozen=True)
@@ -114,17 +123,59 @@ def looks_like_path(ident: str) -> bool:
     )
 
 
-def not_found_message(family: str, ident: str, reason: str) -> str:
-    """The one text that says what was missing and every way to provide it."""
+def offline_reason() -> str | None:
+    """Why nothing may be downloaded (downloads disabled), or ``None``: the one offline check."""
+    return "downloads are disabled (HF_HUB_OFFLINE is set)" if hf_offline() else None
+
+
+def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """One TCP connect to the hub endpoint (or the HTTPS proxy): a dead network fails in seconds."""
+    from huggingface_hub import constants
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def not_found_message(
+    family: str,
+    ident: str,
+    reason: str,
+    *,
+    repo: str | None = None,
+    cache_dir: str | None = None,
+    local_ways: Sequence[str] = (),
+) -> str:
+    """The one text that says what was missing and every way to provide it.
+
+    ``ident`` is what the user asked for, ``repo`` the hub repo whose files are missing (default:
+    ``ident``; open_clip names a text tower's or tokenizer's repo), ``cache_dir`` the hub cache
+    that was read (default: huggingface_hub's). ``local_ways`` replace the generic "a local
+    directory" way by a family's own (open_clip: a checkpoint file, options).
+    """
     prefix = f"{family}:{ident}" if family else ident
+    repo = repo or ident
+    ways = list(local_ways) or [
+        (
+            f"a local directory: create_model('/path/to/dir'), where the directory holds the files of "
+            f"{repo} (on a machine with network: `hf download {repo} --local-dir /path/to/dir`)"
+        )
+    ]
+    ways += [
+        (
+            f"a pre-filled Hugging Face cache: copy a cache holding {repo} to {cache_dir or hf_cache_dir()} "
+            "(or point HF_HUB_CACHE/HF_HOME at it) and set HF_HUB_OFFLINE=1 so nothing is fetched"
+        ),
+        "network access to huggingface.co with HF_HUB_OFFLINE unset, to download them once into the cache",
+    ]
     return (
         f"cannot load the weights of {prefix!r}: {reason}.\n"
-        "Provide them in one of these ways:\n"
-        f"  - a local directory: create_model('/path/to/dir'), where the directory holds the files of "
-        f"{ident} (on a machine with network: `hf download {ident} --local-dir /path/to/dir`);\n"
-        f"  - a pre-filled Hugging Face cache: copy a cache holding {ident} to {hf_cache_dir()} "
-        "(or point HF_HUB_CACHE/HF_HOME at it) and set HF_HUB_OFFLINE=1 so nothing is fetched;\n"
-        "  - network access to huggingface.co with HF_HUB_OFFLINE unset, to download them once into the cache."
+        "Provide them in one of these ways:\n" + ";\n".join(f"  - {w}" for w in ways) + "."
     )
 
 
@@ -188,12 +239,9 @@ def resolve_weights(
         reason_cached = f"it is not in the Hugging Face cache ({hf_cache_dir()})"
 
     # 2. offline: stop here, never touch the network
-    if hf_offline():
-        raise WeightsNotFoundError(
-            not_found_message(
-                family, ident, f"{reason_cached} and downloads are disabled (HF_HUB_OFFLINE=1)"
-            )
-        )
+    blocked = offline_reason()
+    if blocked:
+        raise WeightsNotFoundError(not_found_message(family, ident, f"{reason_cached} and {blocked}"))
 
     # 3. one download attempt; every failure becomes the same clear error
     try:
@@ -231,6 +279,85 @@ def resolve_weights(
             not_found_message(family, ident, "the downloaded snapshot holds no weight files")
         )
     return ResolvedWeights(Path(path), _snapshot_identity(ident, Path(path)), ident)
+
+
+class HubFiles:
+    """Named files of hub repos for one model: the cache first, then — when downloads are allowed
+    and one probe (per instance) finds the hub reachable — one download; otherwise at once a
+    :class:`WeightsNotFoundError` naming the model, the missing piece and every way to provide it.
+
+    For loaders that know which files they need (open_clip: a checkpoint, an HF text tower's
+    config, a tokenizer) where :func:`resolve_weights` would fetch a whole snapshot.
+    """
+
+    def __init__(self, family: str, model: str, cache_dir: str | None = None, local_ways: Sequence[str] = ()):
+        self.family, self.model, self.cache_dir, self.local_ways = family, model, cache_dir, tuple(local_ways)
+        self._online: bool | None = None
+
+    def _why_not_download(self) -> str | None:
+        blocked = offline_reason()
+        if blocked:
+            return blocked
+        if self._online is None:
+            self._online = hub_reachable()
+        if not self._online:
+            from huggingface_hub import constants
+
+            return f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached"
+        return None
+
+    def missing(self, what: str, repo: str, reason: str) -> WeightsNotFoundError:
+        cache = self.cache_dir or hf_cache_dir()
+        return WeightsNotFoundError(
+            not_found_message(
+                self.family,
+                self.model,
+                f"{what} ({repo!r} on the Hugging Face Hub) is not in the hub cache ({cache}) and {reason}",
+                repo=repo,
+                cache_dir=cache,
+                local_ways=self.local_ways,
+            )
+        )
+
+    def file(self, repo: str, filenames: Sequence[str], what: str) -> str:
+        """Local path of the first of ``filenames`` the repo has (cached, else downloaded)."""
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+        for name in filenames:
+            hit = try_to_load_from_cache(repo, name, cache_dir=self.cache_dir)
+            if isinstance(hit, str):
+                return hit
+        reason = self._why_not_download()
+        if reason:
+            raise self.missing(what, repo, reason)
+        for name in filenames:
+            try:
+                return hf_hub_download(repo, name, cache_dir=self.cache_dir)
+            except LocalEntryNotFoundError as e:  # connection lost mid-way: no further tries
+                raise self.missing(what, repo, f"the download failed ({e.__class__.__name__})") from None
+            except EntryNotFoundError:
+                continue  # the repo lacks this file name: try the next
+            except Exception as e:  # noqa: BLE001 - any hub failure becomes one clear error
+                raise self.missing(what, repo, f"the download failed ({e.__class__.__name__}: {e})") from None
+        raise self.missing(what, repo, f"the repo has none of {list(filenames)}")
+
+    def snapshot(self, repo: str, markers: Sequence[str], patterns: Sequence[str], what: str) -> str:
+        """Local directory of a repo's files matching ``patterns``; cached when any of ``markers``
+        (files every such snapshot holds) is in the cache."""
+        from huggingface_hub import snapshot_download, try_to_load_from_cache
+
+        for marker in markers:
+            hit = try_to_load_from_cache(repo, marker, cache_dir=self.cache_dir)
+            if isinstance(hit, str):
+                return os.path.dirname(hit)
+        reason = self._why_not_download()
+        if reason:
+            raise self.missing(what, repo, reason)
+        try:
+            return snapshot_download(repo, allow_patterns=list(patterns), cache_dir=self.cache_dir)
+        except Exception as e:  # noqa: BLE001
+            raise self.missing(what, repo, f"the download failed ({e.__class__.__name__}: {e})") from None
 
 
 #: Files that shape tokenisation or preprocessing without being weights.

@@ -31,12 +31,10 @@ import functools
 import json
 import logging
 import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -44,7 +42,7 @@ import torch
 from ..languages import Language, get_language
 from .base import Fingerprint, WeightsNotFoundError, hash_files
 from .causal_text import CAUSAL_BATCH, encode_shared_prefixes, plain_causal_blocks, project
-from .hub import PREPROCESS_FILES, hf_cache_dir, hf_offline, preprocess_files_digest
+from .hub import PREPROCESS_FILES, HubFiles, preprocess_files_digest
 from .torch_encoder import TorchEncoder, dtype_name, normalize_rows, resolve_dtype, state_dict_hash
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +63,6 @@ _PREFERRED_CHECKPOINTS = (  # open_clip's order in a local directory
     "pytorch_model.pth",
     "model.pth",
 )
-_PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -98,101 +95,13 @@ class OpenClipOptions:
         return cls(**opts)
 
 
-# -- the Hugging Face hub, resolved to local files ----------------------------------------------
-def _hub_reachable(timeout: float = _PROBE_TIMEOUT_S) -> bool:
-    """One TCP connect to the hub endpoint (or the HTTPS proxy): a dead network fails in seconds."""
-    from huggingface_hub import constants
-
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-class _Hub:
-    """Cache first, then (if allowed and reachable) one download; otherwise a clear error."""
-
-    def __init__(self, model: str, cache_dir: str | None):
-        self.model = model
-        self.cache_dir = cache_dir
-        self._online: bool | None = None
-
-    def _why_offline(self) -> str | None:
-        if hf_offline():
-            return "HF_HUB_OFFLINE is set"
-        if self._online is None:
-            self._online = _hub_reachable()
-        if not self._online:
-            from huggingface_hub import constants
-
-            return f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached"
-        return None
-
-    def missing(self, what: str, repo: str, reason: str) -> WeightsNotFoundError:
-        cache = self.cache_dir or hf_cache_dir()
-        return WeightsNotFoundError(
-            f"cannot load open_clip model {self.model!r}: {what} ({repo!r} on the Hugging Face Hub) "
-            f"is not in the hub cache ({cache}) and {reason}. Provide it in one of these ways:\n"
-            f"  - a local checkpoint: create_model('openclip:ARCH@/path/to/open_clip_pytorch_model.bin')\n"
-            f"  - a local directory with open_clip_config.json, the checkpoint and tokenizer files\n"
-            f"  - a pre-filled hub cache (run `hf download {repo}` where there is network, copy the "
-            f"cache, point HF_HUB_CACHE/HF_HOME at it and set HF_HUB_OFFLINE=1)\n"
-            f"  - for an HF text tower or tokenizer: the options hf_text_dir=/local/hf/model or "
-            f"tokenizer=/local/hf/tokenizer\n"
-            f"  - network access to the hub (unset HF_HUB_OFFLINE)"
-        )
-
-    def file(self, repo: str, filenames: Sequence[str], what: str) -> str:
-        """Local path of the first of ``filenames`` the repo has (cached, else downloaded)."""
-        from huggingface_hub import hf_hub_download, try_to_load_from_cache
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-        for name in filenames:
-            hit = try_to_load_from_cache(repo, name, cache_dir=self.cache_dir)
-            if isinstance(hit, str):
-                return hit
-        reason = self._why_offline()
-        if reason:
-            raise self.missing(what, repo, reason)
-        for name in filenames:
-            try:
-                return hf_hub_download(repo, name, cache_dir=self.cache_dir)
-            except LocalEntryNotFoundError as e:  # connection lost mid-way: no further tries
-                raise self.missing(
-                    what, repo, f"the download failed ({e.__class__.__name__})"
-                ) from None
-            except EntryNotFoundError:
-                continue  # the repo lacks this file name: try the next
-            except Exception as e:  # noqa: BLE001 - any hub failure becomes one clear error
-                raise self.missing(
-                    what, repo, f"the download failed ({e.__class__.__name__}: {e})"
-                ) from None
-        raise self.missing(what, repo, f"the repo has none of {list(filenames)}")
-
-    def snapshot(
-        self, repo: str, markers: Sequence[str], patterns: Sequence[str], what: str
-    ) -> str:
-        """Local directory of a repo's files matching ``patterns``; cached when any of ``markers``
-        (files every such snapshot holds) is in the cache."""
-        from huggingface_hub import snapshot_download, try_to_load_from_cache
-
-        for marker in markers:
-            hit = try_to_load_from_cache(repo, marker, cache_dir=self.cache_dir)
-            if isinstance(hit, str):
-                return os.path.dirname(hit)
-        reason = self._why_offline()
-        if reason:
-            raise self.missing(what, repo, reason)
-        try:
-            return snapshot_download(repo, allow_patterns=list(patterns), cache_dir=self.cache_dir)
-        except Exception as e:  # noqa: BLE001
-            raise self.missing(
-                what, repo, f"the download failed ({e.__class__.__name__}: {e})"
-            ) from None
+# -- the Hugging Face hub, resolved to local files (models/hub.py) -------------------------------
+#: How to provide an open_clip model's files without the hub (listed before the hub cache's way).
+_LOCAL_WAYS = (
+    "a local checkpoint: create_model('openclip:ARCH@/path/to/open_clip_pytorch_model.bin')",
+    "a local directory with open_clip_config.json, the checkpoint and tokenizer files",
+    "for an HF text tower or tokenizer: the options hf_text_dir=/local/hf/model or tokenizer=/local/hf/tokenizer",
+)
 
 
 # -- what a name refers to ----------------------------------------------------------------------
@@ -295,7 +204,7 @@ def _local_path(name: str, base_dir: Path | None) -> str | None:
     return None
 
 
-def _resolve_text_cfg(src: _Source, opts: OpenClipOptions, hub: _Hub) -> tuple[dict[str, Any], str]:
+def _resolve_text_cfg(src: _Source, opts: OpenClipOptions, hub: HubFiles) -> tuple[dict[str, Any], str]:
     """A text_cfg whose HF names are local directories, and the tokenizer's identity string."""
     text_cfg = dict(src.model_cfg.get("text_cfg", {}))
     tok_id = ""
@@ -612,7 +521,7 @@ def _clip_encode_text_prefix(model: torch.nn.Module, ids: torch.Tensor) -> torch
     return project(model, x)
 
 
-def _resolve_weights(src: _Source, pretrained: bool, hub: _Hub) -> tuple[str, str, dict[str, Any]]:
+def _resolve_weights(src: _Source, pretrained: bool, hub: HubFiles) -> tuple[str, str, dict[str, Any]]:
     """(local checkpoint path or "", its identity, open_clip keyword arguments the tag implies)."""
     import open_clip
 
@@ -665,7 +574,7 @@ def create(
     torch_dtype = resolve_dtype(dtype)
     _register_packaged_configs()
     src = _parse(ident, options.pretrained)
-    hub = _Hub(src.name, options.cache_dir)
+    hub = HubFiles("openclip", src.name, options.cache_dir, _LOCAL_WAYS)
 
     ckpt, weights_id, kwargs = _resolve_weights(src, options.pretrained, hub)
     text_cfg, tok_id = _resolve_text_cfg(src, options, hub)

@@ -3,16 +3,22 @@
 :func:`load_training_pairs` reads the parallel sources named on the command line (files,
 ``cldr``, ``bible``); :func:`evaluation_sets` collects the evaluation data present on this
 machine; :func:`train_language` guards the pairs against those sets
-(:mod:`~babelclip.train.leakage`), distils (:mod:`~babelclip.train.distill`) and evaluates.
+(:mod:`~babelclip.train.leakage`), evaluates the untouched model, distils
+(:mod:`~babelclip.train.distill`) and evaluates again: every figure before and after training,
+with 95% CIs and the change (:func:`~babelclip.train.evaluate.before_after`), so a run shows
+the gain where the language was weak.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..languages import Language, get_language
 from .distill import DistillConfig, DistillResult, distill
@@ -52,13 +58,13 @@ def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelC
     return corpus.deduplicated()
 
 
-def evaluation_sets(labels_path: str | None = None) -> tuple[list[EvalSet], Any]:
+def evaluation_sets(labels_path: str | None = None, tuxpaint_root: str | None = None) -> tuple[list[EvalSet], Any]:
     """Evaluation data present here (Tux Paint stamps, Babel-ImageNet labels) and the label set."""
     from .leakage import labelset_eval_set, tuxpaint_eval_set
 
     sets: list[EvalSet] = []
     try:
-        sets.append(tuxpaint_eval_set())
+        sets.append(tuxpaint_eval_set(tuxpaint_root))
     except FileNotFoundError as e:
         log.info("no Tux Paint evaluation set to guard against: %s", e)
     labelset = None
@@ -72,9 +78,83 @@ def evaluation_sets(labels_path: str | None = None) -> tuple[list[EvalSet], Any]
     return sets, labelset
 
 
+#: What each end-of-run evaluation measures (the run's JSON carries it beside the figures).
+EVALUATIONS = {
+    "babel_label_alignment": "Babel-ImageNet labels -> English CLIP class names, text only",
+    "babel_label_alignment_prototypes": "Babel-ImageNet labels -> the model's own class prototypes (its head's argmax: "
+                                        "what decides its zero-shot)",
+    "tuxpaint_text_to_image": "Tux Paint descriptions -> stamp images, among all stamps",
+}
+Measure = Callable[[], dict[str, Any]]  # per metric, one hit (0/1) per query, on the encoder as it is now
+
+
+def _tuxpaint_measure(encoder, language: Language, root: str | None, cache_dir: str | None) -> Measure | None:
+    """Text→image hits on the Tux Paint stamps in ``language``, or None where there are none.
+
+    The images are encoded once (through the embedding cache, so a second run reads them back)
+    and shared by the before and after figures: training changes the text side only.
+    """
+    from ..data.tuxpaint import DEFAULT_ROOT, find_stamps, tuxpaint_images
+    from ..eval.cache import EmbeddingCache, default_cache_dir
+    from ..eval.encode import encode_images
+    from .evaluate import text_to_image_hits
+
+    try:  # one blank image first: a text-only encoder must not mark every stamp as failed in the cache
+        from PIL import Image
+
+        encoder.encode_images([Image.new("RGB", (32, 32))])
+    except NotImplementedError:
+        log.info("no Tux Paint retrieval figures: %s has no image side", encoder.fingerprint.name)
+        return None
+    try:
+        stamps, skipped = find_stamps(root or DEFAULT_ROOT)
+    except FileNotFoundError as e:
+        log.info("no Tux Paint retrieval figures: %s", e)
+        return None
+    if not any(language.tag in s.texts for s in stamps):
+        log.info("no Tux Paint retrieval figures: no stamp has a %s description", language.tag)
+        return None
+    with EmbeddingCache(cache_dir or default_cache_dir(), encoder.fingerprint.key, encoder.dim) as cache:
+        images = encode_images(encoder, tuxpaint_images(stamps, skipped), cache)
+    rows = images.row_of()
+    queries = [(s.texts[language.tag], rows[s.id]) for s in stamps if language.tag in s.texts and s.id in rows]
+    if not queries:
+        return None
+    texts, owners = [t for t, _ in queries], [o for _, o in queries]
+    return lambda: text_to_image_hits(encoder, images.vectors, texts, owners, language.tag)
+
+
+def end_of_run_measures(encoder, language: Language, labelset, *, tuxpaint_root: str | None = None,
+                        cache_dir: str | None = None) -> dict[str, Measure]:
+    """The evaluations a training run reports for ``language`` (those whose data is here):
+    label alignment against the English CLIP names, against the model's own class prototypes
+    where it has them (babel-lite), and Tux Paint text→image retrieval."""
+    from ..data.labels import imagenet_clip_labelset
+    from .evaluate import head_prototypes, label_alignment_hits
+
+    measures: dict[str, Measure] = {}
+    ref = imagenet_clip_labelset()
+    needed = set(labelset.classes(language.tag)[0]) if labelset is not None and language.tag in labelset.labels else set()
+    en_idx = [i for i in ref.classes("en")[0] if i in needed]
+    if len(en_idx) >= 2:  # alignment ranks a label among the language's classes that have an English name
+        # the English names of those classes encoded once, now, by the untouched model: training runs
+        # in place, but a trained adapter never changes English (train/adapters.py)
+        english = np.zeros((max(en_idx) + 1, encoder.dim), np.float32)
+        english[en_idx] = encoder.encode_texts([ref.labels["en"][i] for i in en_idx], "en")
+        protos = head_prototypes(encoder)  # the image side: training does not move it either
+        for name, vectors in (("babel_label_alignment", english), ("babel_label_alignment_prototypes", protos)):
+            if vectors is not None:
+                measures[name] = functools.partial(label_alignment_hits, encoder, labelset, language.tag,
+                                                   reference=ref, class_vectors=vectors)
+    tux = _tuxpaint_measure(encoder, language, tuxpaint_root, cache_dir)
+    if tux is not None:
+        measures["tuxpaint_text_to_image"] = tux
+    return measures
+
+
 @dataclass
 class TrainReport:
-    result: DistillResult
+    result: DistillResult  # result.evaluation: per evaluation, before/after/change (see train_language)
     leakage: LeakageReport
     n_pairs_read: int
 
@@ -90,28 +170,36 @@ def train_language(
     labels_path: str | None = None,
     level: str = "output",
     encoder=None,
+    tuxpaint_root: str | None = None,
+    cache_dir: str | None = None,
 ) -> TrainReport:
-    """Train ``model``'s text side for ``lang`` on ``parallel`` sources; evaluate at the end."""
-    from ..data.labels import imagenet_clip_labelset
+    """Train ``model``'s text side for ``lang`` on ``parallel`` sources, evaluating before and after.
+
+    The evaluations of :func:`end_of_run_measures` run on the untouched model first, then on the
+    trained one; ``result.evaluation`` (also in the run's JSON) holds, per evaluation, ``what``
+    it measures and ``before``/``after``/``change`` figures with 95% CIs
+    (:func:`~babelclip.train.evaluate.before_after`). ``tuxpaint_root``: the stamps folder
+    (default: Debian's); ``cache_dir``: the embedding cache for the stamp images.
+    """
     from ..models.registry import create_model
-    from .evaluate import label_alignment
+    from .evaluate import before_after
     from .text_side import trainable_text
 
     language = get_language(lang)
     corpus = load_training_pairs(parallel, language)
     n_read = len(corpus)
-    sets, labelset = evaluation_sets(labels_path)
+    sets, labelset = evaluation_sets(labels_path, tuxpaint_root)
     corpus, report = filter_leakage(corpus, sets)
     if not len(corpus):
         raise ParallelDataError(f"every {language.tag} pair was a copy of evaluation data; nothing left to train on")
     encoder = encoder if encoder is not None else create_model(model)
+    measures = end_of_run_measures(encoder, language, labelset, tuxpaint_root=tuxpaint_root, cache_dir=cache_dir)
+    before = {name: measure() for name, measure in measures.items()}  # the untouched model
     text = trainable_text(encoder, level=level)  # type: ignore[arg-type]
 
     def evaluate(_text) -> dict[str, Any]:
-        if labelset is None or language.tag not in labelset.labels:
-            return {}
-        ref = imagenet_clip_labelset()
-        return {"babel_label_alignment": label_alignment(encoder, labelset, language.tag, reference=ref, n_boot=200)}
+        return {name: {"what": EVALUATIONS[name], **before_after(before[name], measure())}
+                for name, measure in measures.items()}
 
     result = distill(
         text, corpus, config, Path(out_dir), resume=resume, eval_fn=evaluate,
