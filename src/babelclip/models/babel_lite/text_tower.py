@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class TextPreprocess:
     prefix: str = "query: "
     max_length: int = 128  # tokens, including <s> and </s>; labels and prompts are far shorter
-    chunk: int = 64  # texts per forward pass, grouped by length to avoid padding
+    chunk: int = 64  # texts per forward pass, grouped by length (packed path: padding only costs in attention)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -94,20 +94,92 @@ class TextEncoder:
         return [e.ids for e in self.tokenizer.encode_batch([self.prep.prefix + t for t in texts])]
 
     def embed(self, texts: list[str], lang: Language | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Mean-pooled embeddings; texts run in length-sorted chunks so padding stays small."""
+        """Mean-pooled embeddings; texts run in length-sorted chunks so padding stays small.
+
+        An inference call on a plain ``BertModel`` (LoRA layers inside it are fine) takes the
+        packed path (:func:`packed_mean_embeddings`): no padding token passes through a linear
+        layer. Anything else (training, a replaced tower) runs the tower's own ``forward``.
+        """
         ids = self.tokenize(texts, lang)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = torch.empty(len(ids), self.tower.config.hidden_size, device=device)
         pad = self.tower.config.pad_token_id
+        packed = can_pack(self.tower)
         for s in range(0, len(order), self.prep.chunk):
             idx = order[s : s + self.prep.chunk]
-            width = len(ids[idx[-1]])
-            batch = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                batch[r, : len(ids[i])] = torch.tensor(ids[i])
-                mask[r, : len(ids[i])] = 1
+            batch, mask = pad_batch([ids[i] for i in idx], pad)
             batch, mask = batch.to(device), mask.to(device)
-            hidden = self.tower(input_ids=batch, attention_mask=mask).last_hidden_state
-            out[idx] = mean_pool(hidden, mask).to(out.dtype)
+            if packed:
+                out[idx] = packed_mean_embeddings(self.tower, batch, mask).to(out.dtype)
+            else:
+                hidden = self.tower(input_ids=batch, attention_mask=mask).last_hidden_state
+                out[idx] = mean_pool(hidden, mask).to(out.dtype)
         return out
+
+
+def pad_batch(ids: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists → ``(input_ids, attention_mask)``, right-padded to the longest."""
+    width = max((len(x) for x in ids), default=0)
+    batch = torch.full((len(ids), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for r, x in enumerate(ids):
+        batch[r, : len(x)] = torch.tensor(x, dtype=torch.long)
+        mask[r, : len(x)] = 1
+    return batch, mask
+
+
+def can_pack(tower: torch.nn.Module) -> bool:
+    """Whether :func:`packed_mean_embeddings` computes exactly what ``tower`` would.
+
+    True for an encoder-only ``BertModel`` with absolute positions, in eval mode, outside autograd
+    (the packed path is for inference; training keeps transformers' own forward).
+    """
+    from transformers import BertModel
+
+    cfg = getattr(tower, "config", None)
+    return (
+        isinstance(tower, BertModel)
+        and not tower.training
+        and not torch.is_grad_enabled()
+        and not cfg.is_decoder
+        and not cfg.add_cross_attention
+        and getattr(cfg, "position_embedding_type", "absolute") == "absolute"
+        and getattr(cfg, "chunk_size_feed_forward", 0) == 0
+    )
+
+
+def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``mean_pool(tower(input_ids, mask).last_hidden_state, mask)`` without computing padding.
+
+    Short labels differ in length, so a padded batch spends a share of every linear layer on
+    padding positions whose outputs are discarded. Here the real tokens are packed into one
+    ``(tokens, hidden)`` matrix for all linear layers, LayerNorms and the FFN (the "unpadding" of
+    e.g. Zeng et al. 2022, "Boosting distributed training performance of the unpadded BERT
+    model", arXiv:2208.08124); only the attention product is done per text, on a padded
+    ``(batch, heads, len, len)`` view with padding keys masked out, as BERT does. The tower's
+    own submodules are called, so weights (and LoRA layers injected into them) are shared.
+    """
+    n, width = input_ids.shape
+    cfg = tower.config
+    hidden = cfg.hidden_size
+    heads = cfg.num_attention_heads
+    keep = mask.bool()
+    flat = keep.reshape(-1).nonzero().squeeze(1)  # positions of real tokens in the (n*width) grid
+    x = tower.embeddings(input_ids=input_ids).reshape(n * width, hidden).index_select(0, flat)
+    key_mask = keep[:, None, None, :]  # (n, 1, 1, width): which keys each query may attend to
+
+    def unpack(t: torch.Tensor) -> torch.Tensor:  # (tokens, k*hidden) → (n, width, k*hidden), zeros at padding
+        grid = t.new_zeros(n * width, t.shape[1])
+        return grid.index_copy_(0, flat, t).view(n, width, -1)
+
+    for layer in tower.encoder.layer:
+        sa = layer.attention.self
+        qkv = unpack(torch.cat([sa.query(x), sa.key(x), sa.value(x)], dim=1))
+        q, k, v = (t.reshape(n, width, heads, -1).transpose(1, 2) for t in qkv.split(hidden, dim=2))
+        ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=sa.scaling)
+        ctx = ctx.transpose(1, 2).reshape(n * width, hidden).index_select(0, flat)
+        x = layer.attention.output(ctx, x)
+        x = layer.output(layer.intermediate(x), x)
+    rows = flat // width
+    sums = x.new_zeros(n, hidden).index_add_(0, rows, x)
+    return sums / keep.sum(1, keepdim=True).clamp_min(1).to(x.dtype)
