@@ -140,3 +140,17 @@ def test_real_weights_packed_equals_tower_forward():
     cos = torch.nn.functional.cosine_similarity(got, ref, dim=-1)
     assert cos.min() > 1 - 1e-6
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
+
+
+def test_fused_qkv_follows_weight_changes():
+    """The fused query/key/value weight is rebuilt when any of the three changes in place."""
+    tower = _tiny_bert(seed=3)
+    batch, mask = _random_ids([5, 3, 7], seed=3)
+    with torch.no_grad():
+        first = packed_mean_embeddings(tower, batch, mask)
+        assert "_babelclip_qkv" in tower.encoder.layer[0].attention.self.__dict__  # the fused path ran
+        tower.encoder.layer[1].attention.self.value.weight.mul_(-2.0)
+        second = packed_mean_embeddings(tower, batch, mask)
+        ref = _reference(tower, batch, mask)
+    torch.testing.assert_close(second, ref, atol=1e-5, rtol=1e-5)
+    assert (second - first).abs().max() > 1e-3  # the change mattered, and was not served stale

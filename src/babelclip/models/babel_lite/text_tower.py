@@ -148,6 +148,21 @@ def can_pack(tower: torch.nn.Module) -> bool:
     )
 
 
+def _qkv(sa: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``cat([query(x), key(x), value(x)])``; one matrix product when the three are plain
+    ``nn.Linear`` layers (the fused weight is kept until any of them changes), else three calls
+    (e.g. LoRA-wrapped layers)."""
+    parts = (sa.query, sa.key, sa.value)
+    if not all(type(m) is torch.nn.Linear and m.bias is not None for m in parts):
+        return torch.cat([m(x) for m in parts], dim=1)
+    stamp = tuple((m.weight.data_ptr(), m.weight._version, m.bias.data_ptr(), m.bias._version) for m in parts)
+    fused = sa.__dict__.get("_babelclip_qkv")
+    if fused is None or fused[0] != stamp:
+        fused = (stamp, torch.cat([m.weight for m in parts]), torch.cat([m.bias for m in parts]))
+        sa.__dict__["_babelclip_qkv"] = fused
+    return torch.nn.functional.linear(x, fused[1], fused[2])
+
+
 def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``mean_pool(tower(input_ids, mask).last_hidden_state, mask)`` without computing padding.
 
@@ -174,7 +189,7 @@ def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask
 
     for layer in tower.encoder.layer:
         sa = layer.attention.self
-        qkv = unpack(torch.cat([sa.query(x), sa.key(x), sa.value(x)], dim=1))
+        qkv = unpack(_qkv(sa, x))
         q, k, v = (t.reshape(n, width, heads, -1).transpose(1, 2) for t in qkv.split(hidden, dim=2))
         ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=sa.scaling)
         ctx = ctx.transpose(1, 2).reshape(n * width, hidden).index_select(0, flat)
