@@ -93,18 +93,20 @@ class TextEncoder:
         """Token ids per text, with the e5 prefix; ``lang`` is accepted for adapters that need it."""
         return [e.ids for e in self.tokenizer.encode_batch([self.prep.prefix + t for t in texts])]
 
-    def embed(self, texts: list[str], lang: Language | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    def embed(self, texts: list[str], lang: Language | None = None, device: torch.device | str = "cpu",
+              packed: bool = True) -> torch.Tensor:
         """Mean-pooled embeddings; texts run in length-sorted chunks so padding stays small.
 
         An inference call on a plain ``BertModel`` (LoRA layers inside it are fine) takes the
         packed path (:func:`packed_mean_embeddings`): no padding token passes through a linear
-        layer. Anything else (training, a replaced tower) runs the tower's own ``forward``.
+        layer. Anything else (training, a replaced tower, ``packed=False``) runs the tower's own
+        ``forward``: the reference computation, equal to the packed one to float rounding.
         """
         ids = self.tokenize(texts, lang)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = torch.empty(len(ids), self.tower.config.hidden_size, device=device)
         pad = self.tower.config.pad_token_id
-        packed = can_pack(self.tower)
+        packed = packed and can_pack(self.tower)
         for s in range(0, len(order), self.prep.chunk):
             idx = order[s : s + self.prep.chunk]
             batch, mask = pad_batch([ids[i] for i in idx], pad)
