@@ -133,11 +133,9 @@ def main() -> int:
     log.info("%d Tux Paint images encoded in %.0f s", len(images.ids), time.time() - t)
     protos = None
     if args.prototypes == "head":
-        from babelclip.models.babel_lite.head import embed_distribution
+        from babelclip.train.evaluate import head_prototypes
 
-        with torch.no_grad():
-            eye = torch.eye(base.head.cfg.num_classes)
-            protos = embed_distribution(eye, "image", base.representation).float().numpy()
+        protos = head_prototypes(base)
     from babelclip.train.leakage import normalise
 
     corpora = {}

@@ -85,8 +85,9 @@ def _heads(blk: torch.nn.Module, t: torch.Tensor, parts: int) -> torch.Tensor:
     return t.view(b, n, parts, heads, -1).permute(2, 0, 3, 1, 4)
 
 
-def _with_past(t: torch.Tensor, past: torch.Tensor | None) -> torch.Tensor:
-    return t if past is None else torch.cat([past.expand(t.shape[0], -1, -1, -1), t], dim=2)
+def _with_past(t: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+    """The shared prefix's keys (or values), one copy per text, before ``t``'s own."""
+    return torch.cat([past.expand(t.shape[0], -1, -1, -1), t], dim=2)
 
 
 def _residual_tail(blk: torch.nn.Module, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
@@ -109,27 +110,32 @@ def _block(blk: torch.nn.Module, x: torch.Tensor, past: KV | None) -> tuple[torc
     return _residual_tail(blk, x, o.transpose(1, 2).reshape(b, n, width)), (k, v)
 
 
-def _block_keys_values(blk: torch.nn.Module, x: torch.Tensor) -> KV:
+def _in_proj(blk: torch.nn.Module, h: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Part of the packed q/k/v projection of normalised input ``h``: ``rows`` of the weight
+    (``[:width]`` queries, ``[width:]`` keys and values)."""
     att = blk.attn
-    width = x.shape[-1]
-    w, bias = att.in_proj_weight, att.in_proj_bias
-    return tuple(_heads(blk, F.linear(blk.ln_1(x), w[width:], None if bias is None else bias[width:]), 2))
+    bias = att.in_proj_bias
+    return F.linear(h, att.in_proj_weight[rows], None if bias is None else bias[rows])
+
+
+def _block_keys_values(blk: torch.nn.Module, h: torch.Tensor) -> KV:
+    """A block's keys and values from its normalised input ``h`` ``(B, L, width)``."""
+    return tuple(_heads(blk, _in_proj(blk, h, slice(h.shape[-1], None)), 2))
 
 
 def _last_block_pooled(blk: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor, past: KV | None) -> torch.Tensor:
     """The last block's output at the pooled positions only (equivalence 2): keys and values at
     every position, the rest once per text. ``pool``: each row's pooled index within ``x``."""
-    att = blk.attn
     b, n, width = x.shape
-    w, bias = att.in_proj_weight, att.in_proj_bias
     h = blk.ln_1(x)
-    k, v = _heads(blk, F.linear(h, w[width:], None if bias is None else bias[width:]), 2)
+    k, v = _block_keys_values(blk, h)
+    if past is not None:
+        k, v = _with_past(k, past[0]), _with_past(v, past[1])
     rows = torch.arange(b, device=x.device)
-    q = F.linear(h[rows, pool], w[:width], None if bias is None else bias[:width]).view(b, att.num_heads, 1, -1)
+    q = _in_proj(blk, h[rows, pool], slice(None, width)).view(b, blk.attn.num_heads, 1, -1)
     p = 0 if past is None else past[0].shape[2]
     keys = torch.arange(p + n, device=x.device) <= (pool + p)[:, None]  # causal row of each pooled query
-    o = F.scaled_dot_product_attention(q, _with_past(k, past and past[0]), _with_past(v, past and past[1]),
-                                       attn_mask=keys[:, None, None, :])
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=keys[:, None, None, :])
     return _residual_tail(blk, x[rows, pool], o.reshape(b, width))
 
 
@@ -146,7 +152,7 @@ def prefix_keys_values(model: torch.nn.Module, prefix: torch.Tensor) -> list[KV]
     for blk in blocks[:-1]:
         x, kv = _block(blk, x, None)
         past.append(kv)
-    past.append(_block_keys_values(blocks[-1], x))
+    past.append(_block_keys_values(blocks[-1], blocks[-1].ln_1(x)))
     return past
 
 

@@ -41,7 +41,13 @@ import torch
 
 from ..languages import Language, get_language
 from .base import Fingerprint, WeightsNotFoundError, hash_files
-from .causal_text import CAUSAL_BATCH, encode_shared_prefixes, plain_causal_blocks, project
+from .causal_text import (
+    CAUSAL_BATCH,
+    encode_shared_prefixes,
+    plain_causal_blocks,
+    pool_positions,
+    project,
+)
 from .hub import PREPROCESS_FILES, HubFiles, preprocess_files_digest
 from .torch_encoder import TorchEncoder, dtype_name, normalize_rows, resolve_dtype, state_dict_hash
 
@@ -391,9 +397,7 @@ class OpenClipEncoder(TorchEncoder):
         return ids
 
     def _pool_index(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.model.text_pool_type == "eos":
-            return (ids == self.model.text_eos_id).int().argmax(dim=-1)
-        return ids.argmax(dim=-1)
+        return pool_positions(self.model, ids)
 
     def encode_texts(self, texts: Sequence[str], lang: str, batch_size: int = 256) -> np.ndarray:
         """As :meth:`TorchEncoder.encode_texts`; with the prefix-sharing path (see
