@@ -84,6 +84,22 @@ def _lines(path: PathLike) -> list[str]:
     return [ln.rstrip("\r") for ln in lines]
 
 
+def _tab_rows(path: PathLike, n_cols: int, layout: str, columns: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, columns)`` of each non-blank line of a tab-separated file with exactly
+    ``n_cols`` columns; an empty file or a line with another count is a :class:`ParallelDataError`
+    naming ``layout`` / ``columns``."""
+    lines = _lines(path)
+    if not lines:
+        raise ParallelDataError(f"{path}: empty file (0 lines); expected {layout}")
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != n_cols:
+            raise ParallelDataError(f"{path}:{i}: expected {n_cols} {columns}, found {len(cols)}")
+        yield i, cols
+
+
 def _finish(lang: Language, pairs: list[tuple[str, str]], source: str, files: Sequence[PathLike], licence: str) -> ParallelCorpus:
     if not pairs:
         raise ParallelDataError(f"no {lang.tag} pairs found in {', '.join(map(str, files))} (empty or no matching lines)")
@@ -95,16 +111,8 @@ def _finish(lang: Language, pairs: list[tuple[str, str]], source: str, files: Se
 def read_tsv(path: PathLike, lang: str | Language, licence: str = "unknown") -> ParallelCorpus:
     """``english<TAB>target`` per line; a first line ``en<TAB>LANG`` (or ``english``/``source``) is a header."""
     language = get_language(lang)
-    lines = _lines(path)
-    if not lines:
-        raise ParallelDataError(f"{path}: empty file (0 lines); expected english<TAB>target per line")
     pairs = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) != 2:
-            raise ParallelDataError(f"{path}:{i}: expected 2 tab-separated columns (english, target), found {len(cols)}")
+    for i, cols in _tab_rows(path, 2, "english<TAB>target per line", "tab-separated columns (english, target)"):
         if i == 1 and cols[0].strip().lower() in ("en", "eng", "english", "source", "src"):
             continue
         pairs.append((cols[0].strip(), cols[1].strip()))
@@ -191,16 +199,8 @@ def read_tatoeba(
 def read_tatoeba_pairs(path: PathLike, lang: str | Language, licence: str = "CC BY 2.0 FR (Tatoeba)") -> ParallelCorpus:
     """Tatoeba's download-page pair TSV: ``id<TAB>english<TAB>id<TAB>target`` per line."""
     language = get_language(lang)
-    lines = _lines(path)
-    if not lines:
-        raise ParallelDataError(f"{path}: empty file (0 lines); expected id<TAB>english<TAB>id<TAB>target")
     pairs = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) != 4:
-            raise ParallelDataError(f"{path}:{i}: expected 4 columns (id, english, id, target), found {len(cols)}")
+    for _, cols in _tab_rows(path, 4, "id<TAB>english<TAB>id<TAB>target", "columns (id, english, id, target)"):
         pairs.append((cols[1].strip(), cols[3].strip()))
     return _finish(language, pairs, f"tatoeba:{path}", [path], licence)
 
