@@ -84,11 +84,17 @@ def _tux_queries(enc) -> tuple[np.ndarray, list[str], list[int]]:
     return images, [STAMP_DE[n] for n in names], list(range(len(names)))
 
 
-def test_before_is_the_untouched_model_and_after_the_trained_one(data):
+def test_before_is_the_untouched_model_and_after_the_trained_one(data, monkeypatch):
+    from babelclip.data import tuxpaint
+
+    reads = []
+    real_find = tuxpaint.find_stamps
+    monkeypatch.setattr(tuxpaint, "find_stamps", lambda root: reads.append(root) or real_find(root))
     trained = TinyBiEncoder()
     fresh_texts = TinyBiEncoder().encode_texts(DE, "de")
     rep = train_language("tiny", "de", [data.pairs], data.out, _cfg(), labels_path=data.labels, encoder=trained,
                          tuxpaint_root=data.stamps, cache_dir=data.cache)
+    assert len(reads) == 1  # the stamps are read once, for the leakage guard and the retrieval figures
     assert rep.leakage.dropped.get("babel-imagenet-92") == 1  # "beaver\tBiber" copies a label entry
     assert rep.result.n_pairs == len(PAIRS)
     assert not np.allclose(trained.encode_texts(DE, "de"), fresh_texts)  # training moved the weights

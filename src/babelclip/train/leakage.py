@@ -56,7 +56,11 @@ def tuxpaint_eval_set(root: str | None = None) -> EvalSet:
     """Every Tux Paint stamp description (the retrieval queries), keyed by stamp id."""
     from ..data.tuxpaint import DEFAULT_ROOT, find_stamps
 
-    stamps, _ = find_stamps(root or DEFAULT_ROOT)
+    return stamps_eval_set(find_stamps(root or DEFAULT_ROOT)[0])
+
+
+def stamps_eval_set(stamps) -> EvalSet:
+    """:func:`tuxpaint_eval_set` of stamps already read with :func:`~babelclip.data.tuxpaint.find_stamps`."""
     texts: dict[str, dict[str, str]] = {}
     for s in stamps:
         for tag, text in s.texts.items():

@@ -58,15 +58,26 @@ def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelC
     return corpus.deduplicated()
 
 
-def evaluation_sets(labels_path: str | None = None, tuxpaint_root: str | None = None) -> tuple[list[EvalSet], Any]:
-    """Evaluation data present here (Tux Paint stamps, Babel-ImageNet labels) and the label set."""
-    from .leakage import labelset_eval_set, tuxpaint_eval_set
+def find_tuxpaint(root: str | None = None) -> tuple[list, dict[str, str]] | None:
+    """The Tux Paint stamps (``find_stamps``'s result) if present, read once per training run for
+    both the leakage guard and the end-of-run retrieval figures; None (logged) if not."""
+    from ..data.tuxpaint import DEFAULT_ROOT, find_stamps
+
+    try:
+        return find_stamps(root or DEFAULT_ROOT)
+    except FileNotFoundError as e:
+        log.info("no Tux Paint stamps (no evaluation set to guard against, no retrieval figures): %s", e)
+        return None
+
+
+def evaluation_sets(labels_path: str | None = None, tuxpaint=None) -> tuple[list[EvalSet], Any]:
+    """Evaluation data present here (Tux Paint stamps from :func:`find_tuxpaint`, Babel-ImageNet
+    labels) and the label set."""
+    from .leakage import labelset_eval_set, stamps_eval_set
 
     sets: list[EvalSet] = []
-    try:
-        sets.append(tuxpaint_eval_set(tuxpaint_root))
-    except FileNotFoundError as e:
-        log.info("no Tux Paint evaluation set to guard against: %s", e)
+    if tuxpaint is not None:
+        sets.append(stamps_eval_set(tuxpaint[0]))
     labelset = None
     try:
         from ..data.labels import load_babel_imagenet
@@ -88,17 +99,19 @@ EVALUATIONS = {
 Measure = Callable[[], dict[str, Any]]  # per metric, one hit (0/1) per query, on the encoder as it is now
 
 
-def _tuxpaint_measure(encoder, language: Language, root: str | None, cache_dir: str | None) -> Measure | None:
+def _tuxpaint_measure(encoder, language: Language, tuxpaint, cache_dir: str | None) -> Measure | None:
     """Text→image hits on the Tux Paint stamps in ``language``, or None where there are none.
 
     The images are encoded once (through the embedding cache, so a second run reads them back)
     and shared by the before and after figures: training changes the text side only.
     """
-    from ..data.tuxpaint import DEFAULT_ROOT, find_stamps, tuxpaint_images
+    from ..data.tuxpaint import tuxpaint_images
     from ..eval.cache import EmbeddingCache, default_cache_dir
     from ..eval.encode import encode_images
     from .evaluate import text_to_image_hits
 
+    if tuxpaint is None:
+        return None
     try:  # one blank image first: a text-only encoder must not mark every stamp as failed in the cache
         from PIL import Image
 
@@ -106,11 +119,7 @@ def _tuxpaint_measure(encoder, language: Language, root: str | None, cache_dir: 
     except NotImplementedError:
         log.info("no Tux Paint retrieval figures: %s has no image side", encoder.fingerprint.name)
         return None
-    try:
-        stamps, skipped = find_stamps(root or DEFAULT_ROOT)
-    except FileNotFoundError as e:
-        log.info("no Tux Paint retrieval figures: %s", e)
-        return None
+    stamps, skipped = tuxpaint
     if not any(language.tag in s.texts for s in stamps):
         log.info("no Tux Paint retrieval figures: no stamp has a %s description", language.tag)
         return None
@@ -124,7 +133,7 @@ def _tuxpaint_measure(encoder, language: Language, root: str | None, cache_dir: 
     return lambda: text_to_image_hits(encoder, images.vectors, texts, owners, language.tag)
 
 
-def end_of_run_measures(encoder, language: Language, labelset, *, tuxpaint_root: str | None = None,
+def end_of_run_measures(encoder, language: Language, labelset, *, tuxpaint=None,
                         cache_dir: str | None = None) -> dict[str, Measure]:
     """The evaluations a training run reports for ``language`` (those whose data is here):
     label alignment against the English CLIP names, against the model's own class prototypes
@@ -146,7 +155,7 @@ def end_of_run_measures(encoder, language: Language, labelset, *, tuxpaint_root:
             if vectors is not None:
                 measures[name] = functools.partial(label_alignment_hits, encoder, labelset, language.tag,
                                                    reference=ref, class_vectors=vectors)
-    tux = _tuxpaint_measure(encoder, language, tuxpaint_root, cache_dir)
+    tux = _tuxpaint_measure(encoder, language, tuxpaint, cache_dir)
     if tux is not None:
         measures["tuxpaint_text_to_image"] = tux
     return measures
@@ -188,12 +197,13 @@ def train_language(
     language = get_language(lang)
     corpus = load_training_pairs(parallel, language)
     n_read = len(corpus)
-    sets, labelset = evaluation_sets(labels_path, tuxpaint_root)
+    tuxpaint = find_tuxpaint(tuxpaint_root)
+    sets, labelset = evaluation_sets(labels_path, tuxpaint)
     corpus, report = filter_leakage(corpus, sets)
     if not len(corpus):
         raise ParallelDataError(f"every {language.tag} pair was a copy of evaluation data; nothing left to train on")
     encoder = encoder if encoder is not None else create_model(model)
-    measures = end_of_run_measures(encoder, language, labelset, tuxpaint_root=tuxpaint_root, cache_dir=cache_dir)
+    measures = end_of_run_measures(encoder, language, labelset, tuxpaint=tuxpaint, cache_dir=cache_dir)
     before = {name: measure() for name, measure in measures.items()}  # the untouched model
     text = trainable_text(encoder, level=level)  # type: ignore[arg-type]
 
