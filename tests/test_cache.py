@@ -207,3 +207,20 @@ def test_texts_digest_separates_lists_and_is_stable():
                  (["x", "y"], ["y", "x"]), ([], [""]), ([""], ["", ""])]:
         assert d(a) != d(b), (a, b)
     assert len(d(["\ud800 lone surrogate", "猫"])) == 64  # any Python str hashes, no UnicodeError
+
+
+def test_opening_waits_for_another_process_holding_the_new_file(tmp_path):
+    """Switching a new cache to WAL needs an exclusive lock and SQLite answers "database is locked"
+    at once, ignoring busy_timeout, while another connection holds a lock (two ranks creating the
+    same cache): the cache must wait for it instead of failing."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "fp.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE IF NOT EXISTS held (x)")
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    with EmbeddingCache(tmp_path, "fp", 4, timeout=10) as cache:
+        assert cache._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -65,6 +66,28 @@ def default_cache_dir() -> Path:
     return cache_root() / "embeddings"
 
 
+def _enable_wal(db: sqlite3.Connection, timeout: float, path: Path) -> None:
+    """Switch ``db`` to write-ahead logging, waiting up to ``timeout`` s for other connections.
+
+    Changing the journal mode needs an exclusive lock, and SQLite reports "database is locked"
+    at once instead of calling the busy handler when another process holds a lock on the file
+    (e.g. a second rank creating the same new cache): retried here until the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                raise sqlite3.OperationalError(f"{path}: {e} (waited {timeout:.0f} s for other processes)") from e
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
+    if mode.lower() != "wal":
+        raise sqlite3.OperationalError(f"{path}: could not switch to write-ahead logging (journal mode {mode!r})")
+
+
 class EmbeddingCache:
     """Embeddings of one model (one fingerprint), read and written by key.
 
@@ -85,7 +108,7 @@ class EmbeddingCache:
         self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if self.path is not None:
-            self._db.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(self._db, timeout, self.path)
             self._db.execute("PRAGMA synchronous = NORMAL")
         with self._transaction():
             for stmt in filter(str.strip, _SCHEMA.split(";")):
