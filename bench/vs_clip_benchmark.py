@@ -212,7 +212,7 @@ def raw_nllb_prompts(codes: list[str]):
 
 
 def run_babelclip(codes: list[str], root: Path, ckpt: Path, cache_dir: Path, batch_size: int,
-                  n_boot: int, prompts=None) -> dict:
+                  n_boot: int, prompts=None, workers: int = 1) -> dict:
     """One full babelclip evaluation (model load to metrics) with a time profile."""
     import babelclip.eval.classification as cls_mod
     import babelclip.eval.encode as enc_mod
@@ -246,7 +246,8 @@ def run_babelclip(codes: list[str], root: Path, ckpt: Path, cache_dir: Path, bat
                 emb = enc_mod.encode_images(enc, source, cache, batch_size=batch_size)
             with clock.span("classification (total)"):
                 results = cls_mod.zero_shot_classification(
-                    enc, emb, source.classes, labels, [prompts], cache, languages=tags, n_boot=n_boot)
+                    enc, emb, source.classes, labels, [prompts], cache, languages=tags, n_boot=n_boot,
+                    workers=workers)
     finally:
         cls_mod._metrics, cls_mod._weights, cls_mod.encode_texts = orig_metrics, orig_weights, orig_etexts
         EmbeddingCache.get_texts, EmbeddingCache.put_texts = orig_get, orig_put
@@ -309,9 +310,13 @@ def main() -> int:
     ap.add_argument("--per-class", type=int, default=2, help="images per ImageNet class")
     ap.add_argument("--batch-size", type=int, default=64, help="image batch size for both tools")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="babelclip language worker processes (0: as many as torch threads, the same cores CB gets)")
     ap.add_argument("--n-boot", type=int, default=1000, help="babelclip bootstrap resamples (its CLI default)")
     ap.add_argument("--keep-cache", action="store_true", help="keep babelclip's embedding cache (~0.9 GB for 90 languages)")
-    ap.add_argument("--skip-clip-benchmark", action="store_true", help="only babelclip (reads earlier CB results if any)")
+    ap.add_argument("--skip-clip-benchmark", action="store_true",
+                    help="only babelclip (reads an earlier CB run at the same --threads, if any)")
+    ap.add_argument("--only-clip-benchmark", action="store_true", help="only CLIP_benchmark (stores its figures for later runs)")
     args = ap.parse_args()
 
     import torch
@@ -347,11 +352,12 @@ def main() -> int:
           f"(CLIP_benchmark protocol: raw NLLB templates)")
     print(f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.1f}")
 
-    cb_file = work / "clip_benchmark_runs.json"
+    cb_file = work / f"clip_benchmark_runs_{torch.get_num_threads()}threads.json"  # one per thread count
     cb = None
     if not args.skip_clip_benchmark:
         r = run_clip_benchmark(codes, root, ckpt, work / "cb_out", args.batch_size)
         cb = {"total": r["total"], "per_lang": r["per_lang"], "acc": r["acc"], "codes": codes,
+              "threads": torch.get_num_threads(), "load_after": os.getloadavg()[0],
               "profile": dict(r["clock"].s), "counts": dict(r["clock"].n)}
         cb_file.write_text(json.dumps(cb, indent=1))
         _profile("CLIP_benchmark profile", r["clock"], r["total"])
@@ -359,11 +365,15 @@ def main() -> int:
         cb = json.loads(cb_file.read_text())
         print(f"(CLIP_benchmark figures read from {cb_file}, languages {len(cb['codes'])})")
 
+    if args.only_clip_benchmark:
+        return 0
     sanity_checks(codes, ckpt)
     cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=work))
-    cold = run_babelclip(codes, root, ckpt, cache_dir, args.batch_size, args.n_boot)
+    workers = args.workers or torch.get_num_threads()
+    print(f"babelclip language workers: {workers}" + (" (the profiles below miss the workers' own time)" if workers > 1 else ""))
+    cold = run_babelclip(codes, root, ckpt, cache_dir, args.batch_size, args.n_boot, workers=workers)
     _profile("babelclip cold profile", cold["clock"], cold["total"])
-    warm = run_babelclip(codes, root, ckpt, cache_dir, args.batch_size, args.n_boot)
+    warm = run_babelclip(codes, root, ckpt, cache_dir, args.batch_size, args.n_boot, workers=workers)
     if not args.keep_cache:
         import shutil
 

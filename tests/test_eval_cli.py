@@ -38,7 +38,7 @@ def test_babel_imagenet_cli_encodes_each_image_once(tmp_path, tiny, capsys):
     (tmp_path / "labels.json").write_text(json.dumps(labels, ensure_ascii=False))
     args = ["-q", "eval", "--benchmark", "babel-imagenet", "--images", str(tmp_path), "--labels", str(tmp_path / "labels.json"),
             "--languages", "all", "--prompts", "label,openai-en,ensemble", "--out", str(tmp_path / "out"),
-            "--cache-dir", str(tmp_path / "cache"), "--batch-size", "4"]
+            "--cache-dir", str(tmp_path / "cache"), "--batch-size", "4", "--language-workers", "1"]
     assert main(args) == 0
     assert "results" in capsys.readouterr().out
     assert tiny.image_forwards == 6  # 6 good images, once for 3 languages x 3 prompt sets; 1 skipped
@@ -53,6 +53,19 @@ def test_babel_imagenet_cli_encodes_each_image_once(tmp_path, tiny, capsys):
     assert main(args) == 0  # warm: nothing reaches the model again
     assert tiny.image_forwards == 6 and tiny.text_forwards == texts
     assert [r.metrics for r in load_results(tmp_path / "out" / "results.json")] == [r.metrics for r in res]
+    # the same run with languages in two worker processes and a fresh cache: the same results
+    args[args.index("--cache-dir") + 1] = str(tmp_path / "cache2")
+    args[-1] = "2"
+    assert main(args) == 0
+    assert tiny.text_forwards == texts  # the texts went through the workers, not this process
+    assert [r.metrics for r in load_results(tmp_path / "out" / "results.json")] == [r.metrics for r in res]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_language_workers_must_be_positive_or_auto(value, capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--language-workers", value])
+    assert "expected a positive number or 'auto'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not STAMPS.is_dir(), reason="Debian tuxpaint-stamps-default not installed")

@@ -25,8 +25,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="data-loader processes for image decoding")
+    p.add_argument("--language-workers", default="auto", type=_workers,
+                   help="processes evaluating languages in parallel on the CPU: a number, or 'auto' "
+                        "(one per available core, at most torch's thread count; 1 on a GPU)")
     p.add_argument("--cache-dir", help="embedding cache folder ('none' for no cache); default ~/.cache/babelclip/embeddings")
     p.set_defaults(func=run)
+
+
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         args.model or DEFAULT_MODEL, dataset=args.dataset, images=args.images, labels=args.labels,
         captions=args.captions, languages=args.languages, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
         out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
-        num_workers=args.workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
+        num_workers=args.workers, language_workers=args.language_workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
         quiet=args.quiet,
     )
     if results:

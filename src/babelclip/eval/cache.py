@@ -98,6 +98,9 @@ class EmbeddingCache:
     def __init__(self, cache_dir: str | os.PathLike | None, fingerprint_key: str, dim: int, *, timeout: float = 120.0):
         self.dim = int(dim)
         self.fingerprint_key = fingerprint_key
+        self._timeout = timeout
+        self._pid = os.getpid()
+        self._forked: EmbeddingCache | None = None
         if cache_dir is None:
             self.path: Path | None = None
             target = ":memory:"
@@ -134,14 +137,30 @@ class EmbeddingCache:
 
         return _Tx()
 
-    def _blob(self, vec: np.ndarray) -> bytes:
-        v = np.ascontiguousarray(vec, dtype=np.float32)
-        if v.shape != (self.dim,):
-            raise ValueError(f"embedding of shape {v.shape} does not fit a cache of {self.dim}-d vectors")
-        return v.tobytes()
+    def _rows(self, vecs: np.ndarray, n: int) -> np.ndarray:
+        """``vecs`` as a C-contiguous float32 ``(n, dim)`` array (checked once, not per row)."""
+        try:
+            v = np.ascontiguousarray(vecs, dtype=np.float32)
+        except ValueError as e:  # ragged rows
+            raise ValueError(f"ragged embedding rows: the batch does not fit a cache of {self.dim}-d vectors ({e})") from e
+        if v.shape != (n, self.dim):
+            raise ValueError(f"an embedding array of shape {v.shape} does not fit {n} keys of a cache of {self.dim}-d vectors")
+        return v
 
     def _vec(self, blob: bytes) -> np.ndarray:
         return np.frombuffer(blob, dtype=np.float32)
+
+    def in_this_process(self) -> EmbeddingCache:
+        """This cache; in a process forked from its creator, a connection of that process's own
+        to the same file (a SQLite connection must never be used across ``fork``; the inherited
+        one is left untouched, not even closed). An in-memory cache cannot be shared: error."""
+        if os.getpid() == self._pid:
+            return self
+        if self.path is None:
+            raise RuntimeError("an in-memory embedding cache cannot be used from a forked process")
+        if self._forked is None or self._forked._pid != os.getpid():
+            self._forked = EmbeddingCache(self.path.parent, self.fingerprint_key, self.dim, timeout=self._timeout)
+        return self._forked
 
     def close(self) -> None:
         self._db.close()
@@ -173,7 +192,7 @@ class EmbeddingCache:
         """
         if len(items) != len(vecs):
             raise ValueError(f"{len(items)} image keys but {len(vecs)} embeddings")
-        rows = [(k, self._blob(v)) for k, v in zip(items, vecs)]
+        rows = [(k, v.tobytes()) for k, v in zip(items, self._rows(vecs, len(items)))]
         with self._transaction():
             self._db.executemany("INSERT OR IGNORE INTO images VALUES (?, ?)", rows)
             self._db.executemany("INSERT OR IGNORE INTO failures VALUES (?, ?)", list((failures or {}).items()))
@@ -201,7 +220,7 @@ class EmbeddingCache:
     def put_texts(self, lang: str, texts: Sequence[str], vecs: np.ndarray) -> None:
         if len(texts) != len(vecs):
             raise ValueError(f"{len(texts)} texts but {len(vecs)} embeddings")
-        rows = [(lang, t, self._blob(v)) for t, v in zip(texts, vecs)]
+        rows = [(lang, t, v.tobytes()) for t, v in zip(texts, self._rows(vecs, len(texts)))]
         with self._transaction():
             self._db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", rows)
 

@@ -155,57 +155,90 @@ def zero_shot_classification(
     n_boot: int = 1000,
     seed: int = 0,
     batch_size: int = 256,
+    workers: int | str = 1,
     quiet: bool = True,
 ) -> list[Result]:
     """One :class:`Result` per (language, prompt set) from already encoded images.
 
     ``source_classes`` names the classes of ``images.labels`` (wnids); ``languages`` defaults
     to every language of the label set. Languages with fewer than two candidate classes (or
-    fewer than K in fixed-K mode) are skipped with a warning.
+    fewer than K in fixed-K mode) are skipped with a warning. ``workers``: languages evaluated
+    in that many forked CPU processes (``"auto"``: one per available core; see
+    :mod:`babelclip.eval.workers`), with the same results as one process.
     """
-    from tqdm.auto import tqdm
+    from .workers import run_language_jobs
 
     if not prompt_sets:
         raise ValueError("no prompt sets given; use e.g. babelclip.data.prompts.label_only()")
     img_cls = _image_classes(images, source_classes, label_set)
     present = set(img_cls[img_cls >= 0].tolist())
     langs = [get_language(lang).tag for lang in (languages if languages is not None else label_set.languages())]
-    results: list[Result] = []
-    for tag in tqdm(langs, desc="classification", unit="lang", disable=quiet):
+    job = _LanguageJob(encoder, images, img_cls, present, label_set, prompt_sets, cache, model_name, dataset,
+                       fixed_k, n_boot, seed, batch_size)
+    return run_language_jobs(job, langs, workers, desc="classification", quiet=quiet)
+
+
+@dataclass
+class _LanguageJob:
+    """The zero-shot evaluation of one language (a callable, so forked workers can run it)."""
+
+    encoder: Encoder
+    images: ImageEmbeddings
+    img_cls: np.ndarray
+    present: set[int]
+    label_set: LabelSet
+    prompt_sets: Sequence[Prompts]
+    cache: EmbeddingCache
+    model_name: str
+    dataset: str
+    fixed_k: FixedK | None
+    n_boot: int
+    seed: int
+    batch_size: int
+
+    def cost(self, tag: str) -> float:
+        """Prompts to encode, roughly (orders the hand-out to workers)."""
+        labels = self.label_set.labels.get(tag, {})
+        return float(len(labels) * sum(len(p.templates(tag)) for p in self.prompt_sets)) if labels else 0.0
+
+    def __call__(self, tag: str) -> list[Result]:
+        label_set, fixed_k, encoder = self.label_set, self.fixed_k, self.encoder
         if tag not in label_set.labels:
             log.warning("label set %s has no labels for %s: skipped", label_set.id, tag)
-            continue
+            return []
         cls_idx, cls_labels = label_set.classes(tag)
-        keep = [(c, lab) for c, lab in zip(cls_idx, cls_labels) if c in present]
+        keep = [(c, lab) for c, lab in zip(cls_idx, cls_labels) if c in self.present]
         if len(keep) < (fixed_k.k if fixed_k else 2):
             log.warning("%s: %d candidate classes with images, too few%s: skipped", tag, len(keep),
                         f" for K={fixed_k.k}" if fixed_k else "")
-            continue
+            return []
         cls_idx, cls_labels = [c for c, _ in keep], [lab for _, lab in keep]
-        per_set = {p.name: p.templates(tag) for p in prompt_sets}
+        per_set = {p.name: p.templates(tag) for p in self.prompt_sets}
         row: dict[str, int] = {}  # distinct prompt -> row of ``vecs``; one fill per (set, template, label)
         idx = {name: np.array([[row.setdefault(fill(t, lab), len(row)) for t in tpl] for lab in cls_labels],
                               dtype=np.int64) for name, tpl in per_set.items()}
-        vecs = encode_texts(encoder, list(row), tag, cache, batch_size=batch_size)
+        vecs = encode_texts(encoder, list(row), tag, self.cache.in_this_process(), batch_size=self.batch_size)
         pos = np.full(len(label_set.wnids), -1, dtype=np.int64)
         pos[cls_idx] = np.arange(len(cls_idx))
+        img_cls = self.img_cls
         sel = np.flatnonzero((img_cls >= 0) & (pos[np.maximum(img_cls, 0)] >= 0))
-        img, targets = images.vectors[sel], pos[img_cls[sel]]
-        for p in prompt_sets:
+        img, targets = self.images.vectors[sel], pos[img_cls[sel]]
+        results = []
+        for p in self.prompt_sets:
             weights = _weights(vecs, idx[p.name])
             if fixed_k:
                 metrics, n_img = _fixed_k(img, weights, targets, fixed_k)
                 counts = {"images": n_img, "classes": fixed_k.k, "classes_available": len(cls_idx), "repeats": fixed_k.repeats}
             else:
-                metrics = _metrics(img @ weights.T, targets, n_boot, seed)
+                metrics = _metrics(img @ weights.T, targets, self.n_boot, self.seed)
                 counts = {"images": len(sel), "classes": len(cls_idx)}
             counts["templates"] = len(per_set[p.name])
             extra: dict[str, Any] = {}
             if tag in getattr(p, "fallbacks", {}):
                 extra["prompt_fallback"] = p.fallbacks[tag]
             results.append(Result(
-                model=model_name, fingerprint=encoder.fingerprint.key, dataset=dataset, task=TASK,
+                model=self.model_name, fingerprint=encoder.fingerprint.key, dataset=self.dataset, task=TASK,
                 language=tag, metrics=metrics, counts=counts, prompts=p.name, labels=label_set.id,
                 protocol=fixed_k.protocol if fixed_k else "babel-imagenet", extra=extra,
             ))
-    return results
+        return results

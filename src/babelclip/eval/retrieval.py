@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -68,16 +69,17 @@ def retrieval(
     n_boot: int = 1000,
     seed: int = 0,
     batch_size: int = 256,
+    workers: int | str = 1,
     quiet: bool = True,
 ) -> list[Result]:
     """One :class:`Result` per (language, protocol).
 
     Metrics are those of :func:`babelclip.eval.metrics.retrieval_metrics`, with 95% bootstrap
     intervals over the queries (``n_boot`` resamples from ``seed``; ``n_boot=0``: none).
+    ``workers``: languages in that many forked CPU processes (``"auto"``: one per available
+    core; see :mod:`babelclip.eval.workers`).
     """
-    from tqdm.auto import tqdm
-
-    from .metrics import retrieval_metrics
+    from .workers import run_language_jobs
 
     bad = [p for p in protocols if p not in PROTOCOLS]
     if bad:
@@ -93,30 +95,58 @@ def retrieval(
         log.warning("%s: %d of %d caption-set images are missing or undecodable; left out",
                     captions.name, n_unmatched, len(rows))
     langs = [get_language(lang).tag for lang in (languages if languages is not None else list(captions.captions))]
-    results: list[Result] = []
-    for tag in tqdm(langs, desc="retrieval", unit="lang", disable=quiet):
-        per_image = captions.captions.get(tag)
+    job = _LanguageJob(encoder, images, captions, rows, n_unmatched, cache, protocols, model_name, dataset,
+                       n_boot, seed, batch_size)
+    return run_language_jobs(job, langs, workers, desc="retrieval", quiet=quiet)
+
+
+@dataclass
+class _LanguageJob:
+    """Retrieval in one language under every protocol (a callable, so forked workers can run it)."""
+
+    encoder: Encoder
+    images: ImageEmbeddings
+    captions: Captions
+    rows: np.ndarray  # caption-set image -> row of ``images`` (-1: missing)
+    n_unmatched: int
+    cache: EmbeddingCache
+    protocols: Sequence[str]
+    model_name: str
+    dataset: str
+    n_boot: int
+    seed: int
+    batch_size: int
+
+    def cost(self, tag: str) -> float:
+        return float(sum(map(len, self.captions.captions.get(tag, []))))
+
+    def __call__(self, tag: str) -> list[Result]:
+        from .metrics import retrieval_metrics
+
+        per_image = self.captions.captions.get(tag)
         if per_image is None:
-            log.warning("caption set %s has no captions for %s: skipped", captions.name, tag)
-            continue
+            log.warning("caption set %s has no captions for %s: skipped", self.captions.name, tag)
+            return []
+        rows = self.rows
         usable = [j for j, caps in enumerate(per_image) if rows[j] >= 0 and caps]
         if len(usable) < 2:
             log.warning("%s: %d usable images with captions, too few: skipped", tag, len(usable))
-            continue
-        img = images.vectors[rows[usable]]
-        for proto in protocols:
+            return []
+        img = self.images.vectors[rows[usable]]
+        results = []
+        for proto in self.protocols:
             texts: list[str] = []
             owner: list[int] = []
             for k, j in enumerate(usable):
                 caps = per_image[j] if proto == "all-captions" else per_image[j][:1]
                 texts.extend(caps)
                 owner.extend([k] * len(caps))
-            txt = encode_texts(encoder, texts, tag, cache, batch_size=batch_size)
-            metrics = retrieval_metrics(txt @ img.T, np.asarray(owner), n_boot=n_boot, seed=seed)
-            extra: dict[str, Any] = {"images_missing": n_unmatched} if n_unmatched else {}
+            txt = encode_texts(self.encoder, texts, tag, self.cache.in_this_process(), batch_size=self.batch_size)
+            metrics = retrieval_metrics(txt @ img.T, np.asarray(owner), n_boot=self.n_boot, seed=self.seed)
+            extra: dict[str, Any] = {"images_missing": self.n_unmatched} if self.n_unmatched else {}
             results.append(Result(
-                model=model_name, fingerprint=encoder.fingerprint.key, dataset=dataset, task=TASK,
+                model=self.model_name, fingerprint=self.encoder.fingerprint.key, dataset=self.dataset, task=TASK,
                 language=tag, metrics=metrics, counts={"images": len(usable), "texts": len(texts)},
                 protocol=proto, extra=extra,
             ))
-    return results
+        return results

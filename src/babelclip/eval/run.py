@@ -96,6 +96,7 @@ def evaluate(
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
     num_workers: int = 0,
+    language_workers: int | str = "auto",
     fixed_k: FixedK | None = None,
     n_boot: int = 1000,
     quiet: bool = False,
@@ -103,7 +104,9 @@ def evaluate(
     """Evaluate ``model`` on ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
 
     ``cache_dir`` defaults to :func:`~babelclip.eval.cache.default_cache_dir`; ``"none"`` keeps
-    embeddings in memory only.
+    embeddings in memory only. ``num_workers``: data-loader processes decoding images;
+    ``language_workers``: processes evaluating languages in parallel on the CPU (see
+    :mod:`babelclip.eval.workers`; ``"auto"``: one per available core).
     """
     from ..models.registry import create_model
 
@@ -167,7 +170,7 @@ def evaluate(
         t_img = time.perf_counter() - t_img
         if rank != 0:
             return []
-        common = {"model_name": model_name, "dataset": ds_name, "quiet": quiet}
+        common = {"model_name": model_name, "dataset": ds_name, "quiet": quiet, "workers": language_workers}
         for kind, payload in tasks:
             if kind == "cls":
                 classes, label_set = payload
