@@ -231,3 +231,25 @@ def test_plain_rows_run_in_trimmed_length_sorted_batches(tiny_clip, monkeypatch)
     torch.testing.assert_close(torch.from_numpy(got), ref, atol=1e-5, rtol=0)
     assert len(used) == -(-len(texts) // 4) and all(s[0] <= 4 for s in used)
     assert used[0][1] < used[-1][1]  # each batch trimmed to its own longest text
+
+
+def test_kv_padding_rule_is_fixed_by_length_and_vector_width(monkeypatch):
+    cpu, meta = torch.device("cpu"), torch.device("meta")
+    monkeypatch.setattr(ct, "_cpu_vector_lanes", lambda: 16)
+    assert [ct.kv_padding(n, cpu) for n in (5, 16, 17, 21, 22, 31, 32)] == [0, 0, 0, 0, 10, 1, 0]
+    assert ct.kv_padding(13, meta) == 0  # only the CPU kernel has the remainder path
+    monkeypatch.setattr(ct, "_cpu_vector_lanes", lambda: 8)
+    assert [ct.kv_padding(n, cpu) for n in (2, 3, 8, 13)] == [0, 5, 0, 3]
+
+
+@pytest.mark.parametrize("prefix", [0, 3])
+def test_padded_causal_attention_equals_the_causal_kernel(prefix):
+    """Masked zero keys after the real ones change nothing but float rounding, with or without a
+    shared prefix, at every length (padded or not)."""
+    g = torch.Generator().manual_seed(0)
+    for n in range(1, 40):
+        q = torch.randn(5, 4, n, 16, generator=g)
+        k, v = torch.randn(2, 5, 4, prefix + n, 16, generator=g)
+        mask = torch.ones(n, prefix + n, dtype=torch.bool).tril(prefix)
+        ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        torch.testing.assert_close(ct._causal_attention(q, k, v), ref, atol=1e-6, rtol=0)

@@ -21,6 +21,7 @@ All three need open_clip's plain ``ResidualAttentionBlock`` (:func:`plain_causal
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,44 @@ def _with_past(t: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
     return torch.cat([past.expand(t.shape[0], -1, -1, -1), t], dim=2)
 
 
+@functools.cache
+def _cpu_vector_lanes() -> int:
+    """float32 lanes of the CPU kernels' vectors: 16 with AVX-512, else 8."""
+    return 16 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 8
+
+
+def kv_padding(kv_len: int, device: torch.device) -> int:
+    """Zero keys/values to append so that CPU flash attention runs on whole vectors.
+
+    PyTorch's CPU flash-attention kernel handles a key length that is not a multiple of its
+    vector width in a slower remainder path: measured with 128 texts x 4 heads of 16 dims, one
+    thread, AVX-512, causal attention over 15 keys cost 1.43 ms and over 16 keys 0.56 ms, over
+    31 keys 2.83 ms and 32 keys 1.28 ms. Padding the keys to the next multiple with masked-out
+    zeros (an explicit mask instead of ``is_causal``) cost 0.69 ms for 15 and 1.54 ms for 31;
+    it pays once the remainder exceeds about a third of the width (break-even at 5 of 16).
+    Padded keys are masked, so each query's output is unchanged up to float rounding. Not on
+    other devices, where an explicit mask would cost a faster kernel.
+    """
+    if device.type != "cpu":
+        return 0
+    lanes = _cpu_vector_lanes()
+    tail = kv_len % lanes
+    return lanes - tail if tail > lanes // 3 else 0
+
+
+def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal attention of the ``n`` queries ``q`` over keys ``k`` / values ``v`` whose last
+    ``n`` positions are the queries' own (the first ``P`` a shared prefix all of them see)."""
+    n, kv_len = q.shape[2], k.shape[2]
+    pad = kv_padding(kv_len, q.device)
+    if pad == 0 and kv_len == n:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if pad:
+        k, v = F.pad(k, (0, 0, 0, pad)), F.pad(v, (0, 0, 0, pad))
+    mask = torch.ones(n, kv_len + pad, dtype=torch.bool, device=q.device).tril(kv_len - n)  # row i sees keys <= P + i
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
 def _residual_tail(blk: torch.nn.Module, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
     x = x + blk.ls_1(blk.attn.out_proj(attended))
     return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
@@ -102,11 +141,9 @@ def _block(blk: torch.nn.Module, x: torch.Tensor, past: KV | None) -> tuple[torc
     b, n, width = x.shape
     q, k, v = _heads(blk, F.linear(blk.ln_1(x), att.in_proj_weight, att.in_proj_bias), 3)
     if past is None:
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        o = _causal_attention(q, k, v)
     else:
-        p = past[0].shape[2]
-        mask = torch.ones(n, p + n, dtype=torch.bool, device=x.device).tril(p)  # row i sees columns <= p + i
-        o = F.scaled_dot_product_attention(q, _with_past(k, past[0]), _with_past(v, past[1]), attn_mask=mask)
+        o = _causal_attention(q, _with_past(k, past[0]), _with_past(v, past[1]))
     return _residual_tail(blk, x, o.transpose(1, 2).reshape(b, n, width)), (k, v)
 
 
