@@ -59,3 +59,18 @@ def test_babel_lite_unit_norm():
     np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
     texts = model.encode_texts(TEXTS, lang="sw")
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=[f"{f}-{k}" for f, k in CASES])
+def test_language_agnostic_declaration_matches_the_model(family, kind, tmp_path):
+    """A family that declares its texts language-agnostic (caches share them across languages)
+    must embed a string identically in every language; NLLB-CLIP, whose language token reaches
+    the model, must not declare it."""
+    model = _build(family, kind, tmp_path)
+    de, ja = model.encode_texts(TEXTS, lang="de"), model.encode_texts(TEXTS, lang="ja")
+    uses_lang_token = family == "openclip" and kind == "nllb"
+    assert model.text_language_agnostic is (not uses_lang_token)
+    if uses_lang_token:
+        assert not np.allclose(de, ja, atol=1e-4)
+    else:
+        assert np.array_equal(de, ja)

@@ -60,6 +60,10 @@ class Encoder(Protocol):
     dot product is a cosine similarity for every model. ``lang`` is any code the language
     table knows (BCP-47, NLLB, Babel-ImageNet, ...); it travels per call so models with
     language tokens tag every text correctly without global state.
+
+    An encoder may declare ``text_language_agnostic = True`` when a text's embedding does not
+    depend on ``lang`` (no language token reaches the model): the evaluation caches then keep
+    one embedding per distinct text for all languages (see :mod:`babelclip.eval.encode`).
     """
 
     fingerprint: Fingerprint

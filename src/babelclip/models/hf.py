@@ -106,6 +106,8 @@ def image_processor_description(processor: Any) -> dict[str, Any]:
 class HFEncoder(TorchEncoder):
     """A transformers dual encoder run with its own tokenizer and image processor."""
 
+    text_language_agnostic = True  # its tokenizers take no language: one embedding per string
+
     def __init__(
         self,
         model: Any,

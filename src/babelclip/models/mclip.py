@@ -92,6 +92,8 @@ class MCLIPTextTower(torch.nn.Module):
 class MCLIPEncoder(TorchEncoder):
     """M-CLIP text tower plus the paired CLIP image encoder (any babelclip TorchEncoder)."""
 
+    text_language_agnostic = True  # XLM-R tokenizers take no language: one embedding per string
+
     def __init__(
         self,
         text: MCLIPTextTower,

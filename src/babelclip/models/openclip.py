@@ -339,6 +339,7 @@ class OpenClipEncoder(TorchEncoder):
             hf if getattr(tokenizer, "tokenizer_mode", None) == "" else None
         )  # standard HFTokenizer
         self.uses_language_token = _lang_token_scheme(tokenizer) != "none"
+        self.text_language_agnostic = not self.uses_language_token  # NLLB-CLIP: per language
         self.trim_clip = trim and _clip_trim_safe(model)
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = _WordMemoTokenizer.wrap(tokenizer)

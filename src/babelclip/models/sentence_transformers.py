@@ -90,6 +90,8 @@ def _load(
 class STEncoder(TorchEncoder):
     """A SentenceTransformer text model plus a SentenceTransformer CLIP image model."""
 
+    text_language_agnostic = True  # no language input: one embedding per string
+
     def __init__(
         self,
         text: Any,
