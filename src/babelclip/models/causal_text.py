@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 
 CAUSAL_BATCH = 128  # texts per batch without a shared prefix: small batches stay in the CPU caches
-SUFFIX_BATCH = 256  # suffixes per batch under one shared prefix (shorter rows)
+# Suffixes per batch under one shared prefix. Measured on 10 languages' prompts (431k texts, CPU
+# time, one thread, median of 4): 256 -> 26.6 s, 128 -> 25.6 s, 96 -> 25.1 s.
+SUFFIX_BATCH = 96
 # The cost model of plan_groups, in token positions. Fixed cost of a group (its prefix pass and
 # its batches' launch overheads), and the extra cost of a suffix position over a plain one
 # (attention over the concatenated prefix with an explicit mask instead of the causal kernel).
