@@ -15,7 +15,8 @@ A benchmark that PRINTS figures (not a pass/fail test). It
    model, images and labels with CLIP_benchmark's prompt protocol for ``babel_imagenet``: the
    NLLB-translated templates of the language, RAW (no whitespace normalisation, duplicates
    kept, so each duplicate weighs in the class mean exactly as in CLIP_benchmark), cold (empty
-   cache) and warm (same cache);
+   cache) and warm (same cache), with as many language worker processes as CLIP_benchmark gets
+   torch threads (``--threads``; see ``babelclip.eval.workers``), so both use the same cores;
 5. prints per-language accuracy from both, the max abs difference, image forward passes, wall
    times and their ratios, and where babelclip's time goes.
 
@@ -40,9 +41,10 @@ precision).
 
 Run (from the repository root, venv active)::
 
-    nice -n 10 python bench/vs_clip_benchmark.py                      # all 90 languages
-    nice -n 10 python bench/vs_clip_benchmark.py --languages de,ja,fi,om,zh
-    nice -n 10 python bench/vs_clip_benchmark.py --max-languages 5 --threads 1
+    python bench/vs_clip_benchmark.py --threads 2                     # all 90 languages, both tools
+    python bench/vs_clip_benchmark.py --threads 2 --only-clip-benchmark   # ~15 min, kept in --work
+    python bench/vs_clip_benchmark.py --threads 2 --skip-clip-benchmark   # babelclip against it
+    python bench/vs_clip_benchmark.py --languages de,ja,fi,om,zh --threads 1 --workers 1
 """
 from __future__ import annotations
 
