@@ -249,7 +249,12 @@ def test_padded_causal_attention_equals_the_causal_kernel(prefix):
     g = torch.Generator().manual_seed(0)
     for n in range(1, 40):
         q = torch.randn(5, 4, n, 16, generator=g)
-        k, v = torch.randn(2, 5, 4, prefix + n, 16, generator=g)
+        k, v = torch.randn(2, 5, 4, n, 16, generator=g)
+        past = tuple(torch.randn(2, 1, 4, prefix, 16, generator=g)) if prefix else None
+        if past:  # the reference sees the prefix's keys/values before every text's own
+            ref_k, ref_v = (torch.cat([p.expand(5, -1, -1, -1), t], dim=2) for p, t in zip(past, (k, v)))
+        else:
+            ref_k, ref_v = k, v
         mask = torch.ones(n, prefix + n, dtype=torch.bool).tril(prefix)
-        ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        torch.testing.assert_close(ct._causal_attention(q, k, v), ref, atol=1e-6, rtol=0)
+        ref = torch.nn.functional.scaled_dot_product_attention(q, ref_k, ref_v, attn_mask=mask)
+        torch.testing.assert_close(ct._causal_attention(q, k, v, past), ref, atol=1e-6, rtol=0)

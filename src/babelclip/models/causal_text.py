@@ -88,9 +88,14 @@ def _heads(blk: torch.nn.Module, t: torch.Tensor, parts: int) -> torch.Tensor:
     return t.view(b, n, parts, heads, -1).permute(2, 0, 3, 1, 4)
 
 
-def _with_past(t: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
-    """The shared prefix's keys (or values), one copy per text, before ``t``'s own."""
-    return torch.cat([past.expand(t.shape[0], -1, -1, -1), t], dim=2)
+def _with_past(t: torch.Tensor, past: torch.Tensor | None, pad: int = 0) -> torch.Tensor:
+    """``t``'s keys (or values) after the shared prefix's (one copy per text; ``past``: none when
+    ``None``) and before ``pad`` zero positions, in one concatenation."""
+    parts = [] if past is None else [past.expand(t.shape[0], -1, -1, -1)]
+    parts.append(t)
+    if pad:
+        parts.append(t.new_zeros(*t.shape[:2], pad, t.shape[3]))
+    return torch.cat(parts, dim=2) if len(parts) > 1 else t
 
 
 @functools.cache
@@ -118,15 +123,17 @@ def kv_padding(kv_len: int, device: torch.device) -> int:
     return lanes - tail if tail > lanes // 3 else 0
 
 
-def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Causal attention of the ``n`` queries ``q`` over keys ``k`` / values ``v`` whose last
-    ``n`` positions are the queries' own (the first ``P`` a shared prefix all of them see)."""
-    n, kv_len = q.shape[2], k.shape[2]
+def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: KV | None = None) -> torch.Tensor:
+    """Causal attention of the ``n`` queries ``q`` over their own keys ``k`` / values ``v``,
+    after a shared prefix's ``past`` keys/values (``P`` positions all of them see), if any. The
+    prefix and the padding of :func:`kv_padding` join the keys in one copy."""
+    n = q.shape[2]
+    kv_len = n + (0 if past is None else past[0].shape[2])
     pad = kv_padding(kv_len, q.device)
-    if pad == 0 and kv_len == n:
+    if pad == 0 and past is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    if pad:
-        k, v = F.pad(k, (0, 0, 0, pad)), F.pad(v, (0, 0, 0, pad))
+    k = _with_past(k, None if past is None else past[0], pad)
+    v = _with_past(v, None if past is None else past[1], pad)
     mask = torch.ones(n, kv_len + pad, dtype=torch.bool, device=q.device).tril(kv_len - n)  # row i sees keys <= P + i
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
@@ -142,10 +149,7 @@ def _block(blk: torch.nn.Module, x: torch.Tensor, past: KV | None) -> tuple[torc
     att = blk.attn
     b, n, width = x.shape
     q, k, v = _heads(blk, F.linear(blk.ln_1(x), att.in_proj_weight, att.in_proj_bias), 3)
-    if past is None:
-        o = _causal_attention(q, k, v)
-    else:
-        o = _causal_attention(q, _with_past(k, past[0]), _with_past(v, past[1]))
+    o = _causal_attention(q, k, v, past)
     return _residual_tail(blk, x, o.transpose(1, 2).reshape(b, n, width)), (k, v)
 
 
