@@ -127,10 +127,16 @@ def _prompts() -> list[str]:
     return [t.replace("{}", lab) for t in templates for lab in labels] + ["a photo of a", "a photo of a dog."]
 
 
-@pytest.mark.parametrize("overhead", [0, 192, 10**9])  # share everything / the default / share nothing
-def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, overhead):
-    monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", overhead)
-    monkeypatch.setattr(ct, "SUFFIX_BATCH", 3)  # several suffix batches under one prefix
+# (surcharge, overhead, batch positions): share everything in tiny mixed batches / the defaults /
+# share nothing
+SHARING = [(0.0, 0.0, 7), (None, None, None), (1e9, 1e9, 40)]
+
+
+@pytest.mark.parametrize("surcharge,overhead,positions", SHARING)
+def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, surcharge, overhead, positions):
+    if surcharge is not None:
+        monkeypatch.setattr(ct, "PREFIX_SURCHARGE", surcharge)
+        monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", overhead)
     texts = _prompts()
     model = tiny_clip.model
     full = tiny_clip.tokenizer(texts)  # open_clip's ids, padded to the whole context
@@ -138,7 +144,7 @@ def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, overhe
         ref = model.encode_text(full).float()
         ids = tiny_clip.tokenize(texts, tiny_clip_lang())
         assert ids.shape[1] < full.shape[1]  # trimmed, so the comparison covers trimming too
-        got = ct.encode_shared_prefixes(model, ids, tiny_clip._pool_index(ids), batch_size=5)
+        got = ct.encode_shared_prefixes(model, ids, tiny_clip._pool_index(ids), batch_positions=positions)
     assert got.shape == ref.shape
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
     # and through the public path: unit-norm rows of the same features
@@ -146,45 +152,121 @@ def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, overhe
     torch.testing.assert_close(pub, torch.nn.functional.normalize(ref, dim=-1), atol=1e-5, rtol=0)
 
 
-def _plan(texts, tiny_clip, overhead):
+def _sorted_tokens(texts, tiny_clip):
     import numpy as np
 
     ids = tiny_clip.tokenize(texts, tiny_clip_lang()).numpy()
     lengths = tiny_clip._pool_index(torch.from_numpy(ids)).numpy() + 1
     mat = np.where(np.arange(ids.shape[1]) < lengths[:, None], ids, -1)
     order = np.lexsort(mat.T[::-1])
-    return ct.plan_groups(mat[order], lengths[order], overhead=overhead), mat[order], lengths[order]
+    return mat[order], lengths[order]
 
 
-def test_plan_groups_shares_real_prefixes_and_counts_positions(tiny_clip):
+def _plan_cost(plan, lengths, surcharge, overhead):
+    """The cost the plan's docstring defines, recomputed from its groups."""
+    import numpy as np
+
+    cost = 0.0
+    for g in np.unique(plan.group):
+        rows = np.flatnonzero(plan.group == g)
+        p = int(plan.prefix[rows[0]])
+        if p == 0:
+            assert len(rows) == 1  # ungrouped rows are their own group
+            cost += float(lengths[rows].sum())
+        else:
+            cost += p + float((lengths[rows] - p).sum()) + surcharge * p * len(rows) + overhead
+    return cost
+
+
+def _reference_cost(lcp, lengths, surcharge, overhead, lo=0, hi=None):
+    """The same optimum by plain recursion over the LCP-interval tree (no vectorisation)."""
+    hi = len(lengths) if hi is None else hi
+    if hi - lo == 1:
+        return float(lengths[lo])
+    d = int(min(lcp[lo + 1 : hi]))
+    cuts = [lo] + [i for i in range(lo + 1, hi) if lcp[i] == d] + [hi]
+    kids = sum(_reference_cost(lcp, lengths, surcharge, overhead, a, b) for a, b in zip(cuts, cuts[1:]))
+    if d == 0:
+        return kids
+    grouped = d + float((lengths[lo:hi] - d).sum()) + surcharge * d * (hi - lo) + overhead
+    return min(grouped, kids)
+
+
+def _check_plan(plan, mat, lengths):
+    import numpy as np
+
+    for g in np.unique(plan.group):
+        rows = np.flatnonzero(plan.group == g)
+        assert (np.diff(rows) == 1).all() and rows[0] == g  # contiguous, named by its first row
+        p = int(plan.prefix[rows[0]])
+        assert (plan.prefix[rows] == p).all()
+        if p:  # every text of the group really starts with those p tokens and keeps >= 1 of its own
+            assert (mat[rows, :p] == mat[rows[0], :p]).all() and lengths[rows].min() > p
+    shared = sum(int(plan.prefix[g]) * (int((plan.group == g).sum()) - 1) for g in np.unique(plan.group))
+    assert plan.total == lengths.sum() and plan.positions == plan.total - shared
+
+
+@pytest.mark.parametrize("surcharge,overhead", [(0.0, 0.0), (0.05, 2.0), (0.5, 8.0)])
+def test_plan_prefixes_is_the_optimum_of_its_cost_model(surcharge, overhead):
+    """Random token tries: the vectorised plan costs exactly what a plain recursion finds best."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n, width = int(rng.integers(1, 40)), int(rng.integers(2, 9))
+        vocab = int(rng.integers(2, 4))  # few symbols: deep, bushy shared prefixes
+        lengths = rng.integers(2, width + 1, n)
+        mat = np.where(np.arange(width) < lengths[:, None], rng.integers(0, vocab, (n, width)), -1)
+        mat[:, 0] = 7  # every text starts with the start token
+        mat, keep = np.unique(mat, axis=0, return_index=True)  # distinct rows, sorted
+        lengths = (mat >= 0).sum(axis=1)
+        plan = ct.plan_prefixes(mat, lengths, surcharge, overhead)
+        _check_plan(plan, mat, lengths)
+        lcp = ct.neighbour_overlap(mat, lengths)
+        want = _reference_cost(lcp, lengths, surcharge, overhead)
+        assert _plan_cost(plan, lengths, surcharge, overhead) == pytest.approx(want), trial
+
+
+def test_plan_prefixes_shares_template_and_label_prefixes(tiny_clip):
     import numpy as np
 
     labels = ["dog", "cat", "tree", "hot dog", "house", "car", "bird", "fish"]
-    texts = [f"a photo of a {lab}." for lab in labels] + [f"{lab} in a picture" for lab in labels]
-    plan, mat, lengths = _plan(texts, tiny_clip, overhead=0)
-    assert plan.total == lengths.sum() and plan.positions < plan.total
-    shared = 0
-    for g, p in enumerate(plan.prefix):
-        rows = slice(plan.starts[g], plan.starts[g + 1])
-        if p:  # every text of the group really starts with those p tokens and keeps >= 1 of its own
-            assert (mat[rows, :p] == mat[plan.starts[g], :p]).all()
-            assert lengths[rows].min() > p
-            shared += (plan.starts[g + 1] - plan.starts[g] - 1) * p
-    assert plan.positions == plan.total - shared
-    # the eight "a photo of a ..." texts share at least sot + "a photo of a" (5 tokens)
-    photo = [g for g, p in enumerate(plan.prefix) if p >= 5 and plan.starts[g + 1] - plan.starts[g] == 8]
-    assert photo
+    label_first = ["{} in a picture of it", "{} on a sunny day", "{}, seen from afar", "{} (drawing)"]
+    texts = [f"a photo of a {lab}." for lab in labels] + [t.format(lab) for t in label_first for lab in labels]
+    mat, lengths = _sorted_tokens(texts, tiny_clip)
+    plan = ct.plan_prefixes(mat, lengths, 0.05, 2)
+    _check_plan(plan, mat, lengths)
+    assert plan.positions < plan.total
+    sizes = {int(g): int((plan.group == g).sum()) for g in np.unique(plan.group)}
+    # the eight "a photo of a ..." texts share sot + "a photo of a" (5 tokens) ...
+    assert any(sizes[g] == 8 and plan.prefix[g] >= 5 for g in sizes)
+    # ... and each label's four label-first texts share sot + the label: small groups pay too
+    assert sum(1 for g in sizes if sizes[g] == 4 and plan.prefix[g] >= 2) == len(labels)
     # a fixed cost larger than any saving: no groups at all
-    none, _, _ = _plan(texts, tiny_clip, overhead=10**9)
+    none = ct.plan_prefixes(mat, lengths, 0.05, 10**9)
     assert not none.prefix.any() and none.positions == none.total
 
 
-def test_plan_groups_never_shares_a_whole_text():
+def test_plan_prefixes_never_shares_a_whole_text():
     import numpy as np
 
     mat = np.array([[1, 2, 3, -1], [1, 2, 3, 4]])  # the first text is a prefix of the second
-    plan = ct.plan_groups(mat, np.array([3, 4]), overhead=0)
-    assert plan.prefix.max() <= 2  # the shorter text keeps its pooled position outside the prefix
+    plan = ct.plan_prefixes(mat, np.array([3, 4]), 0.0, 0.0)
+    assert plan.prefix.max() == 2  # the shorter text keeps its pooled position outside the prefix
+
+
+def test_identical_token_rows_run_once(tiny_clip):
+    """Strings that clean to the same ids ("Dog", "DOG", "dog") reach the tower once."""
+    seen = []
+    last = tiny_clip.model.transformer.resblocks[-1]
+    hook = last.mlp.register_forward_hook(lambda m, a, out: seen.append(a[0].shape[0]))
+    texts = ["a photo of a dog.", "A photo of a Dog.", "a photo of a DOG.", "a photo of a cat."]
+    try:
+        got = tiny_clip.encode_texts(texts, "en")
+    finally:
+        hook.remove()
+    assert sum(seen) == 2
+    assert (got[0] == got[1]).all() and (got[1] == got[2]).all() and not (got[0] == got[3]).all()
 
 
 def test_last_block_runs_at_pooled_positions_only(tiny_clip):
@@ -223,14 +305,29 @@ def test_plain_rows_run_in_trimmed_length_sorted_batches(tiny_clip, monkeypatch)
     monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", 10**9)  # nothing shared: plain batches only
     used = []
     real = ct.encode_causal
-    monkeypatch.setattr(ct, "encode_causal", lambda m, ids, pool=None, past=None: used.append(ids.shape) or real(m, ids, pool, past))
+    monkeypatch.setattr(ct, "encode_causal", lambda m, ids, *a: used.append((ids.shape, a)) or real(m, ids, *a))
     texts = _prompts()
     got = tiny_clip.encode_texts(texts, "en", batch_size=4)
     with torch.inference_mode():
         ref = torch.nn.functional.normalize(tiny_clip.model.encode_text(tiny_clip.tokenizer(texts)).float(), dim=-1)
     torch.testing.assert_close(torch.from_numpy(got), ref, atol=1e-5, rtol=0)
-    assert len(used) == -(-len(texts) // 4) and all(s[0] <= 4 for s in used)
-    assert used[0][1] < used[-1][1]  # each batch trimmed to its own longest text
+    distinct = len({tuple(r.tolist()) for r in tiny_clip.tokenize(texts, tiny_clip_lang())})
+    assert len(used) == -(-distinct // 4) and all(s[0] <= 4 for s, _ in used)
+    assert all(len(a) == 1 for _, a in used)  # pooled positions only: no prefix, no start offsets
+    assert used[0][0][1] < used[-1][0][1]  # each batch trimmed to its own longest text
+
+
+def test_batches_respect_the_position_budget_and_the_row_cap():
+    import numpy as np
+
+    lengths = np.array([1, 2, 2, 3, 5, 5, 9, 30, 40])
+    for budget, cap in [(10, None), (10, 2), (1, None), (100, 3)]:
+        cuts = ct._batches(lengths, budget, cap)
+        assert cuts[0][0] == 0 and cuts[-1][1] == len(lengths)
+        assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))
+        for s, e in cuts:
+            assert e > s and (e - s == 1 or (e - s) * lengths[e - 1] <= budget)
+            assert cap is None or e - s <= cap
 
 
 def test_kv_padding_rule_is_fixed_by_length_and_vector_width(monkeypatch):
@@ -244,17 +341,20 @@ def test_kv_padding_rule_is_fixed_by_length_and_vector_width(monkeypatch):
 
 @pytest.mark.parametrize("prefix", [0, 3])
 def test_padded_causal_attention_equals_the_causal_kernel(prefix):
-    """Masked zero keys after the real ones change nothing but float rounding, with or without a
-    shared prefix, at every length (padded or not)."""
+    """Masked zero keys after the real ones change nothing but float rounding, with or without
+    per-row prefixes (rows of different prefix lengths in one batch), at every length."""
     g = torch.Generator().manual_seed(0)
+    past_len = torch.tensor([prefix, max(prefix - 1, 0), 0, prefix, 1 if prefix else 0])
     for n in range(1, 40):
         q = torch.randn(5, 4, n, 16, generator=g)
         k, v = torch.randn(2, 5, 4, n, 16, generator=g)
-        past = tuple(torch.randn(2, 1, 4, prefix, 16, generator=g)) if prefix else None
-        if past:  # the reference sees the prefix's keys/values before every text's own
-            ref_k, ref_v = (torch.cat([p.expand(5, -1, -1, -1), t], dim=2) for p, t in zip(past, (k, v)))
-        else:
-            ref_k, ref_v = k, v
-        mask = torch.ones(n, prefix + n, dtype=torch.bool).tril(prefix)
-        ref = torch.nn.functional.scaled_dot_product_attention(q, ref_k, ref_v, attn_mask=mask)
-        torch.testing.assert_close(ct._causal_attention(q, k, v, past), ref, atol=1e-6, rtol=0)
+        past = [tuple(torch.randn(2, 5, 4, prefix, 16, generator=g))] if prefix else None
+        keys = ct._keys(n, past, past_len if prefix else None, torch.device("cpu"))
+        got = ct._attention(q, k, v, keys, 0)
+        for b in range(5):  # the reference: each row's real prefix keys, then its own, causal
+            p = int(past_len[b]) if prefix else 0
+            ref_k = torch.cat([past[0][0][b, :, :p], k[b]], dim=1) if p else k[b]
+            ref_v = torch.cat([past[0][1][b, :, :p], v[b]], dim=1) if p else v[b]
+            mask = torch.ones(n, p + n, dtype=torch.bool).tril(p)
+            ref = torch.nn.functional.scaled_dot_product_attention(q[b], ref_k, ref_v, attn_mask=mask)
+            torch.testing.assert_close(got[b], ref, atol=1e-6, rtol=0)

@@ -225,8 +225,9 @@ def encode_texts(
 
     A call whose ordered distinct texts were all seen together before is answered from one
     cached block (:meth:`EmbeddingCache.get_text_block`), with no per-text lookups. Otherwise
-    the distinct texts are sorted by length and cut into fixed chunks of ``batch_size *
-    TEXT_CHUNK_BATCHES`` (the encoder batches them by ``batch_size``); chunks whose texts are
+    the distinct texts are sorted by length (lexicographically for an encoder that declares
+    ``text_prefix_sharing``) and cut into fixed chunks of ``batch_size * TEXT_CHUNK_BATCHES``
+    (the encoder batches them by ``batch_size``); chunks whose texts are
     all cached are skipped, so a resumed call encodes the same chunks as an uninterrupted one;
     then the call's block is stored.
     """
@@ -251,7 +252,12 @@ def _encode_unique(encoder: Encoder, unique: list[str], key_lang: str, lang: str
                    batch_size: int) -> np.ndarray:
     """Embeddings of distinct ``unique`` texts from the per-text cache rows, encoding the rest."""
     have = cache.get_texts(key_lang, unique)
-    order = sorted(unique, key=lambda t: (len(t), t)) if len(have) < len(unique) else []  # [] : all cached
+    if len(have) == len(unique):
+        order: list[str] = []
+    elif getattr(encoder, "text_prefix_sharing", False):
+        order = sorted(unique)  # texts that begin alike in the same call (one group split per chunk at most)
+    else:
+        order = sorted(unique, key=lambda t: (len(t), t))  # little padding per batch
     chunk = batch_size * TEXT_CHUNK_BATCHES
     for i in range(0, len(order), chunk):
         batch = order[i : i + chunk]

@@ -64,6 +64,9 @@ class Encoder(Protocol):
     An encoder may declare ``text_language_agnostic = True`` when a text's embedding does not
     depend on ``lang`` (no language token reaches the model): the evaluation caches then keep
     one embedding per distinct text for all languages (see :mod:`babelclip.eval.encode`).
+    An encoder that computes shared text prefixes once (open_clip's causal towers) declares
+    ``text_prefix_sharing = True``: the caches then hand it texts in lexicographic rather than
+    length order, so texts that begin alike arrive in the same call.
     """
 
     fingerprint: Fingerprint

@@ -12,10 +12,14 @@ make that cheap without changing the result beyond float rounding (each is teste
    products per position); query, attention output, MLP and residuals run once per text.
 3. **Shared prefixes computed once.** Texts that begin with the same tokens ("a photo of a" +
    label, or a label + the templates that start with it) have identical hidden states along that
-   prefix. Texts are sorted, grouped by a common prefix, the prefix runs once per group, and
-   the group's suffixes attend to its cached keys and values, as prefix caching does in LLM
-   serving (cf. Hydragen, Juravsky et al. 2024, arXiv:2402.05099). A small cost model picks the
-   grouping that runs the fewest positions, including no grouping at all.
+   prefix. Texts are sorted, a dynamic programme over their token trie (:func:`plan_prefixes`)
+   picks the groups and prefix lengths that run the fewest positions, every group's prefix runs
+   once (all prefixes batched together), and each text's remaining positions attend to its
+   group's cached keys and values, as prefix caching does in LLM serving (cf. Hydragen,
+   Juravsky et al. 2024, arXiv:2402.05099). Batches mix texts of many groups: each row carries
+   its own prefix length, start position and key mask, so a group of 20 texts pays off as well
+   as one of 700. Texts with identical tokens (different strings that clean to the same ids)
+   run once.
 
 All three need open_clip's plain ``ResidualAttentionBlock`` (:func:`plain_causal_blocks`).
 """
@@ -28,18 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-CAUSAL_BATCH = 128  # texts per batch without a shared prefix: small batches stay in the CPU caches
-# Suffixes per batch under one shared prefix. Measured on 10 languages' prompts (431k texts, CPU
-# time, one thread, median of 4): 256 -> 26.6 s, 128 -> 25.6 s, 96 -> 25.1 s.
-SUFFIX_BATCH = 96
-# The cost model of plan_groups, in token positions. Fixed cost of a group (its prefix pass and
-# its batches' launch overheads), and the extra cost of a suffix position over a plain one
-# (attention over the concatenated prefix with an explicit mask instead of the causal kernel).
-# Tuned with the benchmark's 64-wide tower on Babel-ImageNet prompts (CPU time, 12 languages x
-# 15k prompts): grouping cut Greek by ~38%, Chinese ~20%, the 12 languages ~10% in all; German
-# and Swahili prompts are too short to gain.
-GROUP_OVERHEAD_POSITIONS = 512
-SUFFIX_SURCHARGE = 0.5
+# Token positions per batch (texts x longest suffix): small batches stay in the CPU caches.
+BATCH_POSITIONS = 1536
+# The cost model of plan_prefixes, in token positions: a text's copy of each of its group's
+# prefix keys/values (surcharge), and a group's own row in the batched prefix pass (overhead).
+PREFIX_SURCHARGE = 0.05
+GROUP_OVERHEAD_POSITIONS = 2
 
 
 def plain_causal_blocks(model: torch.nn.Module) -> bool:
@@ -78,7 +76,7 @@ def project(model: torch.nn.Module, pooled: torch.Tensor) -> torch.Tensor:
 
 
 # -- one residual block ----------------------------------------------------------------------------
-KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: (1, heads, P, head_dim) of a shared prefix
+KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: (B, heads, P, head_dim), each row its prefix's
 
 
 def _heads(blk: torch.nn.Module, t: torch.Tensor, parts: int) -> torch.Tensor:
@@ -88,10 +86,10 @@ def _heads(blk: torch.nn.Module, t: torch.Tensor, parts: int) -> torch.Tensor:
     return t.view(b, n, parts, heads, -1).permute(2, 0, 3, 1, 4)
 
 
-def _with_past(t: torch.Tensor, past: torch.Tensor | None, pad: int = 0) -> torch.Tensor:
-    """``t``'s keys (or values) after the shared prefix's (one copy per text; ``past``: none when
-    ``None``) and before ``pad`` zero positions, in one concatenation."""
-    parts = [] if past is None else [past.expand(t.shape[0], -1, -1, -1)]
+def _join(past: torch.Tensor | None, t: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    """Keys (or values): each row's prefix ``past`` (none when ``None``), then ``t``'s own, then
+    ``pad`` zero positions, in one concatenation."""
+    parts = [] if past is None else [past]
     parts.append(t)
     if pad:
         parts.append(t.new_zeros(*t.shape[:2], pad, t.shape[3]))
@@ -123,19 +121,43 @@ def kv_padding(kv_len: int, device: torch.device) -> int:
     return lanes - tail if tail > lanes // 3 else 0
 
 
-def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: KV | None = None) -> torch.Tensor:
-    """Causal attention of the ``n`` queries ``q`` over their own keys ``k`` / values ``v``,
-    after a shared prefix's ``past`` keys/values (``P`` positions all of them see), if any. The
-    prefix and the padding of :func:`kv_padding` join the keys in one copy."""
-    n = q.shape[2]
-    kv_len = n + (0 if past is None else past[0].shape[2])
-    pad = kv_padding(kv_len, q.device)
-    if pad == 0 and past is None:
+@dataclass(frozen=True)
+class _Keys:
+    """Where a batch's queries look: ``past`` per block (each row's prefix keys/values, ``P``
+    positions, the first ``past_len[b]`` of row ``b`` real), ``pad`` zero keys after the texts'
+    own, and the matching boolean ``mask`` ``(B or 1, 1, L, P + L + pad)``; ``mask`` is
+    ``None`` for plain causal attention (no prefix, no padding)."""
+
+    past: list[KV] | None
+    past_len: torch.Tensor | None
+    pad: int
+    mask: torch.Tensor | None
+
+
+def _keys(n: int, past: list[KV] | None, past_len: torch.Tensor | None, device: torch.device) -> _Keys:
+    """The attention layout of ``n`` positions per text after per-row prefixes (module doc, 3)."""
+    p = 0 if past is None else past[0][0].shape[2]
+    pad = kv_padding(p + n, device)
+    if p == 0 and pad == 0:
+        return _Keys(None, None, 0, None)
+    own = torch.ones(n, n, dtype=torch.bool, device=device).tril()
+    if p == 0 or bool((past_len == p).all()):  # one mask for every row
+        mask = torch.cat([own.new_ones(n, p), own, own.new_zeros(n, pad)], dim=1)
+        return _Keys(past if p else None, past_len, pad, mask)
+    b = len(past_len)
+    seen = (torch.arange(p, device=device) < past_len[:, None])[:, None, :].expand(b, n, p)
+    mask = torch.cat([seen, own.expand(b, n, n), own.new_zeros(b, n, pad)], dim=2)[:, None]
+    return _Keys(past, past_len, pad, mask)
+
+
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: _Keys, block: int) -> torch.Tensor:
+    """Causal attention of the ``n`` queries ``q`` over their own keys after their prefix's."""
+    if keys.mask is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    k = _with_past(k, None if past is None else past[0], pad)
-    v = _with_past(v, None if past is None else past[1], pad)
-    mask = torch.ones(n, kv_len + pad, dtype=torch.bool, device=q.device).tril(kv_len - n)  # row i sees keys <= P + i
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    past = None if keys.past is None else keys.past[block]
+    k = _join(None if past is None else past[0], k, keys.pad)
+    v = _join(None if past is None else past[1], v, keys.pad)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=keys.mask)
 
 
 def _residual_tail(blk: torch.nn.Module, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
@@ -143,13 +165,14 @@ def _residual_tail(blk: torch.nn.Module, x: torch.Tensor, attended: torch.Tensor
     return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
 
 
-def _block(blk: torch.nn.Module, x: torch.Tensor, past: KV | None) -> tuple[torch.Tensor, KV]:
-    """A block on ``x`` ``(B, L, width)`` at positions ``P..P+L-1`` after a shared prefix whose
-    keys/values are ``past`` (all visible); returns the output and this block's keys/values."""
+def _block(blk: torch.nn.Module, x: torch.Tensor, keys: _Keys | None, block: int | None) -> tuple[torch.Tensor, KV]:
+    """A block on ``x`` ``(B, L, width)`` (after each row's prefix, per ``keys``; plain causal
+    when ``None``); returns the output and this block's own keys/values."""
     att = blk.attn
     b, n, width = x.shape
     q, k, v = _heads(blk, F.linear(blk.ln_1(x), att.in_proj_weight, att.in_proj_bias), 3)
-    o = _causal_attention(q, k, v, past)
+    keys = _keys(n, None, None, x.device) if keys is None else keys
+    o = _attention(q, k, v, keys, block or 0)
     return _residual_tail(blk, x, o.transpose(1, 2).reshape(b, n, width)), (k, v)
 
 
@@ -166,143 +189,232 @@ def _block_keys_values(blk: torch.nn.Module, h: torch.Tensor) -> KV:
     return tuple(_heads(blk, _in_proj(blk, h, slice(h.shape[-1], None)), 2))
 
 
-def _last_block_pooled(blk: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor, past: KV | None) -> torch.Tensor:
+def _last_block_pooled(blk: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor, past: KV | None,
+                       past_len: torch.Tensor | None) -> torch.Tensor:
     """The last block's output at the pooled positions only (equivalence 2): keys and values at
     every position, the rest once per text. ``pool``: each row's pooled index within ``x``."""
     b, n, width = x.shape
     h = blk.ln_1(x)
     k, v = _block_keys_values(blk, h)
+    p = 0 if past is None else past[0].shape[2]
     if past is not None:
-        k, v = _with_past(k, past[0]), _with_past(v, past[1])
+        k, v = _join(past[0], k), _join(past[1], v)
     rows = torch.arange(b, device=x.device)
     q = _in_proj(blk, h[rows, pool], slice(None, width)).view(b, blk.attn.num_heads, 1, -1)
-    p = 0 if past is None else past[0].shape[2]
-    keys = torch.arange(p + n, device=x.device) <= (pool + p)[:, None]  # causal row of each pooled query
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=keys[:, None, None, :])
+    own = torch.arange(n, device=x.device) <= pool[:, None]  # causal row of each pooled query
+    if p:
+        own = torch.cat([torch.arange(p, device=x.device) < past_len[:, None], own], dim=1)
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=own[:, None, None, :])
     return _residual_tail(blk, x[rows, pool], o.reshape(b, width))
 
 
 # -- whole tower ------------------------------------------------------------------------------------
-def _embed(model: torch.nn.Module, ids: torch.Tensor, start: int) -> torch.Tensor:
+def _embed(model: torch.nn.Module, ids: torch.Tensor, start: torch.Tensor | int) -> torch.Tensor:
+    """Token plus positional embeddings of ``ids`` ``(B, L)`` whose first token sits at position
+    ``start`` (one for all rows, or one per row; positions past the context are clamped: they
+    lie after every row's pooled position, where nothing reads them)."""
     cast = model.transformer.get_cast_dtype()
-    return model.token_embedding(ids).to(cast) + model.positional_embedding[start : start + ids.shape[1]].to(cast)
-
-
-def prefix_keys_values(model: torch.nn.Module, prefix: torch.Tensor) -> list[KV]:
-    """Every block's keys/values along one token prefix ``(P,)`` (the last block needs no more)."""
-    blocks = model.transformer.resblocks
-    x, past = _embed(model, prefix[None], 0), []
-    for blk in blocks[:-1]:
-        x, kv = _block(blk, x, None)
-        past.append(kv)
-    past.append(_block_keys_values(blocks[-1], blocks[-1].ln_1(x)))
-    return past
+    pe = model.positional_embedding
+    if isinstance(start, int):
+        pos = pe[start : start + ids.shape[1]]
+    else:
+        at = (start[:, None] + torch.arange(ids.shape[1], device=ids.device)).clamp_(max=pe.shape[0] - 1)
+        pos = pe[at]
+    return model.token_embedding(ids).to(cast) + pos.to(cast)
 
 
 def encode_causal(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor | None = None,
-                  past: list[KV] | None = None) -> torch.Tensor:
-    """Features of ``ids`` ``(B, L)`` (trimmed: ``L`` = longest pooled position + 1), optionally
-    the suffixes of texts after a shared prefix whose per-block keys/values are ``past``;
-    ``pool``: each row's pooled index within ``ids`` (default: where ``encode_text`` pools)."""
+                  start: torch.Tensor | None = None, past: list[KV] | None = None,
+                  past_len: torch.Tensor | None = None) -> torch.Tensor:
+    """Features of ``ids`` ``(B, L)`` (trimmed: ``L`` = longest pooled position + 1).
+
+    Optionally each row is the rest of a text after a prefix of ``start[b]`` tokens whose
+    per-block keys/values are ``past`` (``(B, heads, P, head_dim)``, the first ``past_len[b]``
+    positions of row ``b`` real, the others masked; ``start`` and ``past_len`` agree).
+    ``pool``: each row's pooled index within ``ids`` (default: where ``encode_text`` pools).
+    """
     blocks = model.transformer.resblocks
-    start = 0 if past is None else past[0][0].shape[2]
-    x = _embed(model, ids, start)
+    x = _embed(model, ids, 0 if start is None else start)
+    keys = _keys(ids.shape[1], past, past_len, ids.device)
     for i, blk in enumerate(blocks[:-1]):
-        x, _ = _block(blk, x, None if past is None else past[i])
+        x, _ = _block(blk, x, keys, i)
     pool = pool_positions(model, ids) if pool is None else pool
-    return project(model, _last_block_pooled(blocks[-1], x, pool, None if past is None else past[-1]))
+    last = None if past is None else past[-1]
+    return project(model, _last_block_pooled(blocks[-1], x, pool, last, past_len))
 
 
 # -- grouping by shared prefixes --------------------------------------------------------------------
 @dataclass(frozen=True)
-class Plan:
-    """Groups of rows of the sorted token matrix: ``starts[g]:starts[g + 1]`` share ``prefix[g]``
-    tokens (0: no shared prefix, run as plain trimmed batches); ``positions``: token positions
-    the plan runs (before batch padding), against ``total`` without sharing."""
+class PrefixPlan:
+    """Which leading tokens of each row of a lexicographically sorted token matrix run once in a
+    shared prefix: ``prefix[i]`` tokens (0: none), shared by the rows of the same ``group[i]``
+    (contiguous runs; a group's id is its first row). ``positions``: token positions the plan
+    runs (before batch padding), against ``total`` without sharing."""
 
-    starts: np.ndarray
     prefix: np.ndarray
+    group: np.ndarray
     positions: int
     total: int
 
 
-def plan_groups(mat: np.ndarray, lengths: np.ndarray, overhead: int | None = None) -> Plan:
-    """Group the lexicographically sorted rows of ``mat`` (token ids, -1 after each pooled
-    position; ``lengths`` = pooled position + 1) into runs with a shared prefix.
+def neighbour_overlap(mat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Tokens row ``i`` of sorted ``mat`` shares with row ``i - 1`` (0 for the first), capped
+    one short of the shorter of the two: a shared prefix leaves each text its pooled position."""
+    lcp = np.zeros(len(mat), dtype=np.int64)
+    if len(mat) > 1:
+        lcp[1:] = np.cumprod(mat[1:] == mat[:-1], axis=1).sum(axis=1)
+        lcp[1:] = np.minimum(lcp[1:], np.minimum(lengths[1:], lengths[:-1]) - 1)
+    return np.maximum(lcp, 0)
 
-    For a threshold ``T`` the runs are the maximal stretches whose neighbours share at least
-    ``T`` tokens; a run's shared prefix is its smallest neighbour overlap (sorted order), capped
-    one short of its shortest text so that every text keeps its pooled position in the suffix.
-    A run costs ``P + (1 + SUFFIX_SURCHARGE) * sum(len - P) + overhead`` positions grouped, or
-    ``sum(len)`` ungrouped, whichever is less (``overhead``: default
-    :data:`GROUP_OVERHEAD_POSITIONS`). Every ``T`` is tried and the cheapest plan kept.
+
+def plan_prefixes(mat: np.ndarray, lengths: np.ndarray, surcharge: float | None = None,
+                  overhead: float | None = None) -> PrefixPlan:
+    """The cheapest sharing of prefixes among the sorted rows of ``mat`` (token ids, -1 after
+    each pooled position; ``lengths`` = pooled position + 1), by dynamic programming over the
+    tree of LCP intervals (the branching nodes of the rows' token trie).
+
+    An interval of rows whose neighbours all share at least ``d`` tokens (``d``: its smallest
+    overlap) either runs as one group, its ``d``-token prefix once and each row's remaining
+    positions after it, for ``d + sum(len - d) + surcharge * d * rows + overhead`` positions, or
+    leaves each sub-interval (and each single row, ``len``) to choose for itself, whichever is
+    cheaper; the shallowest interval that groups wins. ``surcharge`` prices a row's copy of one
+    prefix position's keys/values, ``overhead`` a group's own row in the batched prefix pass
+    (defaults :data:`PREFIX_SURCHARGE`, :data:`GROUP_OVERHEAD_POSITIONS`). Vectorised by depth:
+    one pass per distinct overlap value, deepest first, then the decisions shallowest first.
     """
+    surcharge = PREFIX_SURCHARGE if surcharge is None else surcharge
     overhead = GROUP_OVERHEAD_POSITIONS if overhead is None else overhead
     n = len(mat)
-    total = int(lengths.sum())
-    if n < 2:
-        return Plan(np.array([0, n]), np.zeros(min(n, 1), dtype=np.int64), total, total)
-    same = np.ones_like(mat, dtype=bool)
-    same[1:] = mat[1:] == mat[:-1]
-    lcp = np.cumprod(same, axis=1).sum(axis=1)  # overlap with the previous row
-    lcp[0] = 0
-    best: Plan | None = None
-    best_cost = float(total)
-    for t in range(2, int(lengths.max()) + 1):
+    lengths = np.asarray(lengths, dtype=np.int64)
+    lcp = neighbour_overlap(mat, lengths)
+    child_starts, child_cost = np.arange(n), lengths.astype(np.float64)  # leaves: single rows
+    levels = []
+    for t in np.unique(lcp[lcp > 0])[::-1]:  # the intervals change only at overlaps present
         starts = np.flatnonzero(lcp < t)
         size = np.diff(np.append(starts, n))
-        lcp_in = np.where(lcp < t, np.iinfo(np.int64).max, lcp)  # a run's first row does not count
-        shared = np.minimum.reduceat(lcp_in, starts)
-        shared = np.minimum(shared, np.minimum.reduceat(lengths, starts) - 1)
-        shared_positions = (size - 1) * shared
-        surcharge = SUFFIX_SURCHARGE * (np.add.reduceat(lengths, starts) - size * shared)
-        worth = (size > 1) & (shared_positions - surcharge - overhead > 0)
-        prefix = np.where(worth, shared, 0)
-        cost = total - float(np.where(worth, shared_positions - surcharge - overhead, 0).sum())
-        if best is None or cost < best_cost:
-            best_cost = cost
-            best = Plan(np.append(starts, n), prefix, total - int(np.where(worth, shared_positions, 0).sum()), total)
-        if len(starts) == n:  # every later threshold splits into singletons too
-            break
-    return best
+        depth = np.minimum.reduceat(np.where(lcp < t, np.iinfo(np.int64).max, lcp), starts)
+        grouped = depth + np.add.reduceat(lengths, starts) - size * depth + surcharge * depth * size + overhead
+        children = np.add.reduceat(child_cost, np.searchsorted(child_starts, starts))
+        take = (size > 1) & (grouped < children)
+        levels.append((starts, size, take, np.where(take, depth, 0)))
+        child_starts, child_cost = starts, np.where(take, grouped, children)
+    prefix = np.zeros(n, dtype=np.int64)
+    group = np.arange(n)
+    done = np.zeros(n, dtype=bool)
+    for starts, size, take, depth in reversed(levels):
+        rows = np.repeat(take, size) & ~done
+        prefix[rows] = np.repeat(depth, size)[rows]
+        group[rows] = np.repeat(starts, size)[rows]
+        done |= rows
+    later = np.zeros(n, dtype=bool)
+    later[1:] = group[1:] == group[:-1]  # every row of a group but its first reuses the prefix
+    return PrefixPlan(prefix, group, int(lengths.sum() - prefix[later].sum()), int(lengths.sum()))
+
+
+def _batches(lengths: np.ndarray, budget: int, max_rows: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive slices of ascending ``lengths`` with ``rows * longest <= budget`` (>= 1 row),
+    and at most ``max_rows`` rows."""
+    out, s, n = [], 0, len(lengths)
+    cap = max_rows or n
+    while s < n:
+        e = min(n, s + max(1, min(cap, budget // int(lengths[s]))))
+        while e - s > 1 and (e - s) * int(lengths[e - 1]) > budget:
+            e = s + max(1, budget // int(lengths[e - 1]))
+        out.append((s, e))
+        s = e
+    return out
+
+
+def _prefix_pass(model: torch.nn.Module, tokens: np.ndarray, plen: np.ndarray, budget: int,
+                 max_rows: int | None) -> tuple[torch.Tensor, np.ndarray]:
+    """Every block's keys/values along each group's prefix ``tokens[g, :plen[g]]``, batched.
+
+    Returns one flat table ``(sum(plen) + 1, blocks, 2, heads, head_dim)`` (keys, values),
+    group ``g`` at rows ``offset[g] : offset[g] + plen[g]``, a zero row last (what masked
+    positions gather: a row's copy of its prefix is one ``index_select`` for every block), and
+    ``offset``."""
+    blocks = model.transformer.resblocks
+    dev = model.positional_embedding.device
+    order = np.argsort(plen, kind="stable")
+    offset = np.empty(len(plen), dtype=np.int64)
+    offset[order] = np.cumsum(plen[order]) - plen[order]
+    parts: list[torch.Tensor] = []
+    for s, e in _batches(plen[order], budget, max_rows):
+        rows = order[s:e]
+        width = int(plen[rows[-1]])
+        ids = torch.from_numpy(np.ascontiguousarray(tokens[rows, :width])).to(dev)
+        real = torch.from_numpy(np.arange(width) < plen[rows][:, None]).to(dev)
+        x = _embed(model, ids, 0)
+        kv = []
+        for b, blk in enumerate(blocks):
+            if b < len(blocks) - 1:
+                x, (k, v) = _block(blk, x, None, None)
+            else:
+                k, v = _block_keys_values(blk, blk.ln_1(x))
+            kv += [k, v]
+        # (B, heads, L, d) each -> (B, L, blocks * 2, heads, d) -> the real positions, in row order
+        parts.append(torch.stack(kv, dim=2).transpose(1, 3)[real])
+    table = torch.cat(parts)
+    table = table.view(len(table), len(blocks), 2, *table.shape[2:])
+    return torch.cat([table, table.new_zeros(1, *table.shape[1:])]), offset
 
 
 def encode_shared_prefixes(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor,
-                           batch_size: int = CAUSAL_BATCH) -> torch.Tensor:
-    """``CLIP.encode_text(ids)`` for many texts, with equivalences 1-3 (see the module doc)."""
+                           batch_size: int | None = None, batch_positions: int | None = None) -> torch.Tensor:
+    """``CLIP.encode_text(ids)`` for many texts, with equivalences 1-3 (see the module doc).
+    Batches hold at most ``batch_size`` texts and ``batch_positions`` token positions (default
+    :data:`BATCH_POSITIONS`)."""
+    budget = batch_positions or BATCH_POSITIONS
     ids_np, pool_np = ids.cpu().numpy(), pool.cpu().numpy()
+    n = len(ids_np)
+    if n == 0:
+        return torch.zeros(0, project(model, model.positional_embedding[:1]).shape[1], device=ids.device)
     lengths = pool_np + 1
     mat = np.where(np.arange(ids_np.shape[1]) < lengths[:, None], ids_np, -1)
     order = np.lexsort(mat.T[::-1])  # shared prefixes become neighbours
-    plan = plan_groups(mat[order], lengths[order])
-    dev = ids.device
+    mat, lengths = mat[order], lengths[order]
+    distinct = np.ones(n, dtype=bool)
+    distinct[1:] = (mat[1:] != mat[:-1]).any(axis=1)  # identical ids (texts that clean alike) run once
+    copy_of = np.cumsum(distinct) - 1
+    mat, lengths = mat[distinct], lengths[distinct]
+    feats = _encode_planned(model, np.maximum(mat, 0), lengths, plan_prefixes(mat, lengths), budget, batch_size)
+    out = feats.new_empty(n, feats.shape[1])
+    out[torch.from_numpy(order).to(feats.device)] = feats[torch.from_numpy(copy_of).to(feats.device)]
+    return out
+
+
+def _encode_planned(model: torch.nn.Module, tok: np.ndarray, lengths: np.ndarray, plan: PrefixPlan,
+                    budget: int, max_rows: int | None) -> torch.Tensor:
+    """Features of the rows of ``tok`` (sorted, distinct) under ``plan``: the groups' prefixes in
+    one batched pass, then every row's own positions in batches of similar suffix length."""
+    dev = model.positional_embedding.device
+    prefix = plan.prefix
+    heads = np.flatnonzero((prefix > 0) & (plan.group == np.arange(len(tok))))  # each group's first row
+    slot = np.zeros(len(tok), dtype=np.int64)  # row -> its group's first row in the flat table
+    if len(heads):
+        table, offset = _prefix_pass(model, tok[heads], prefix[heads], budget, max_rows)
+        slot[prefix > 0] = offset[np.searchsorted(heads, plan.group[prefix > 0])]
+        zero_row = len(table) - 1
+    own = lengths - prefix
+    order = np.lexsort((prefix, own))  # by suffix length, then prefix length: little padding
     out: torch.Tensor | None = None
-    plain: list[np.ndarray] = []
-
-    def put(rows: np.ndarray, feats: torch.Tensor) -> None:
-        nonlocal out
+    for s, e in _batches(own[order], budget, max_rows):
+        rows = order[s:e]
+        p, width = prefix[rows], int(own[rows[-1]])
+        cols = np.minimum(p[:, None] + np.arange(width), tok.shape[1] - 1)
+        ids = torch.from_numpy(tok[rows[:, None], cols]).to(dev)
+        pool = torch.from_numpy(own[rows] - 1).to(dev)
+        pb = int(p.max())
+        if pb == 0:
+            feats = encode_causal(model, ids, pool)
+        else:
+            at = np.where(np.arange(pb) < p[:, None], slot[rows][:, None] + np.arange(pb), zero_row)
+            kv = table.index_select(0, torch.from_numpy(at.reshape(-1)).to(dev))
+            kv = kv.view(len(rows), pb, *table.shape[1:]).transpose(1, 4)  # (B, heads, blocks, 2, P, d)
+            past = [(kv[:, :, b, 0], kv[:, :, b, 1]) for b in range(table.shape[1])]
+            p_t = torch.from_numpy(p).to(dev)
+            feats = encode_causal(model, ids, pool, p_t, past, p_t)
         if out is None:
-            out = torch.empty(len(ids), feats.shape[1], dtype=torch.float32, device=feats.device)
-        out[torch.from_numpy(rows).to(feats.device)] = feats.float()
-
-    for g in range(len(plan.prefix)):
-        rows = order[plan.starts[g] : plan.starts[g + 1]]
-        p = int(plan.prefix[g])
-        if p == 0:
-            plain.append(rows)
-            continue
-        past = prefix_keys_values(model, ids[int(rows[0]), :p])
-        rows = rows[np.argsort(lengths[rows], kind="stable")]  # little padding inside a batch
-        for s in range(0, len(rows), SUFFIX_BATCH):
-            r = rows[s : s + SUFFIX_BATCH]
-            end = int(lengths[r].max())
-            sel = torch.from_numpy(r).to(dev)
-            put(r, encode_causal(model, ids[sel, p:end], pool[sel] - p, past))
-    if plain:
-        rows = np.concatenate(plain)
-        rows = rows[np.argsort(lengths[rows], kind="stable")]
-        for s in range(0, len(rows), batch_size):
-            r = rows[s : s + batch_size]
-            sel = torch.from_numpy(r).to(dev)
-            put(r, encode_causal(model, ids[sel, : int(lengths[r].max())], pool[sel]))
+            out = torch.empty(len(tok), feats.shape[1], dtype=torch.float32, device=feats.device)
+        out[torch.from_numpy(rows).to(dev)] = feats.float()
     return out

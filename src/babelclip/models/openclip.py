@@ -42,7 +42,6 @@ import torch
 from ..languages import Language, get_language
 from .base import Fingerprint, WeightsNotFoundError, hash_files
 from .causal_text import (
-    CAUSAL_BATCH,
     encode_shared_prefixes,
     plain_causal_blocks,
     pool_positions,
@@ -344,6 +343,7 @@ class OpenClipEncoder(TorchEncoder):
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = _WordMemoTokenizer.wrap(tokenizer)
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
+        self.text_prefix_sharing = self.share_prefixes  # lexicographic calls: shared prefixes together
 
     # -- images ------------------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:
@@ -413,7 +413,7 @@ class OpenClipEncoder(TorchEncoder):
     def _text_features(self, texts: list[str], lang: Language) -> torch.Tensor:
         ids = self.tokenize(texts, lang).to(self.device)
         if self.share_prefixes:
-            bs = min(getattr(self, "_batch_size", CAUSAL_BATCH), CAUSAL_BATCH)
+            bs = getattr(self, "_batch_size", None)
             return encode_shared_prefixes(self.model, ids, self._pool_index(ids), batch_size=bs)
         if self.trim_clip:
             return _clip_encode_text_prefix(self.model, ids)
