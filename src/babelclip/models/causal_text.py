@@ -124,12 +124,11 @@ def kv_padding(kv_len: int, device: torch.device) -> int:
 @dataclass(frozen=True)
 class _Keys:
     """Where a batch's queries look: ``past`` per block (each row's prefix keys/values, ``P``
-    positions, the first ``past_len[b]`` of row ``b`` real), ``pad`` zero keys after the texts'
-    own, and the matching boolean ``mask`` ``(B or 1, 1, L, P + L + pad)``; ``mask`` is
-    ``None`` for plain causal attention (no prefix, no padding)."""
+    positions, the real ones unmasked), ``pad`` zero keys after the texts' own, and the
+    matching boolean ``mask`` ``(B or 1, 1, L, P + L + pad)``; ``mask`` is ``None`` for plain
+    causal attention (no prefix, no padding)."""
 
     past: list[KV] | None
-    past_len: torch.Tensor | None
     pad: int
     mask: torch.Tensor | None
 
@@ -139,15 +138,15 @@ def _keys(n: int, past: list[KV] | None, past_len: torch.Tensor | None, device: 
     p = 0 if past is None else past[0][0].shape[2]
     pad = kv_padding(p + n, device)
     if p == 0 and pad == 0:
-        return _Keys(None, None, 0, None)
+        return _Keys(None, 0, None)
     own = torch.ones(n, n, dtype=torch.bool, device=device).tril()
     if p == 0 or bool((past_len == p).all()):  # one mask for every row
         mask = torch.cat([own.new_ones(n, p), own, own.new_zeros(n, pad)], dim=1)
-        return _Keys(past if p else None, past_len, pad, mask)
+        return _Keys(past if p else None, pad, mask)
     b = len(past_len)
     seen = (torch.arange(p, device=device) < past_len[:, None])[:, None, :].expand(b, n, p)
     mask = torch.cat([seen, own.expand(b, n, n), own.new_zeros(b, n, pad)], dim=2)[:, None]
-    return _Keys(past, past_len, pad, mask)
+    return _Keys(past, pad, mask)
 
 
 def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: _Keys, block: int) -> torch.Tensor:
@@ -224,17 +223,16 @@ def _embed(model: torch.nn.Module, ids: torch.Tensor, start: torch.Tensor | int)
 
 
 def encode_causal(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor | None = None,
-                  start: torch.Tensor | None = None, past: list[KV] | None = None,
-                  past_len: torch.Tensor | None = None) -> torch.Tensor:
+                  past: list[KV] | None = None, past_len: torch.Tensor | None = None) -> torch.Tensor:
     """Features of ``ids`` ``(B, L)`` (trimmed: ``L`` = longest pooled position + 1).
 
-    Optionally each row is the rest of a text after a prefix of ``start[b]`` tokens whose
+    Optionally each row is the rest of a text after a prefix of ``past_len[b]`` tokens whose
     per-block keys/values are ``past`` (``(B, heads, P, head_dim)``, the first ``past_len[b]``
-    positions of row ``b`` real, the others masked; ``start`` and ``past_len`` agree).
+    positions of row ``b`` real, the others masked), so row ``b`` starts at that position.
     ``pool``: each row's pooled index within ``ids`` (default: where ``encode_text`` pools).
     """
     blocks = model.transformer.resblocks
-    x = _embed(model, ids, 0 if start is None else start)
+    x = _embed(model, ids, 0 if past_len is None else past_len)
     keys = _keys(ids.shape[1], past, past_len, ids.device)
     for i, blk in enumerate(blocks[:-1]):
         x, _ = _block(blk, x, keys, i)
@@ -412,8 +410,7 @@ def _encode_planned(model: torch.nn.Module, tok: np.ndarray, lengths: np.ndarray
             kv = table.index_select(0, torch.from_numpy(at.reshape(-1)).to(dev))
             kv = kv.view(len(rows), pb, *table.shape[1:]).transpose(1, 4)  # (B, heads, blocks, 2, P, d)
             past = [(kv[:, :, b, 0], kv[:, :, b, 1]) for b in range(table.shape[1])]
-            p_t = torch.from_numpy(p).to(dev)
-            feats = encode_causal(model, ids, pool, p_t, past, p_t)
+            feats = encode_causal(model, ids, pool, past, torch.from_numpy(p).to(dev))
         if out is None:
             out = torch.empty(len(tok), feats.shape[1], dtype=torch.float32, device=feats.device)
         out[torch.from_numpy(rows).to(dev)] = feats.float()

@@ -343,7 +343,11 @@ class OpenClipEncoder(TorchEncoder):
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = _WordMemoTokenizer.wrap(tokenizer)
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
-        self.text_prefix_sharing = self.share_prefixes  # lexicographic calls: shared prefixes together
+
+    @property
+    def text_prefix_sharing(self) -> bool:
+        """Shared token prefixes are computed once: calls should group texts that begin alike."""
+        return self.share_prefixes
 
     # -- images ------------------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:

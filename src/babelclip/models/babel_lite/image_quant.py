@@ -23,6 +23,7 @@ and is deterministic. The int8 kernels are PyTorch's quantised CPU operators on 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -261,6 +262,7 @@ def ranges_digest(path: Path = RANGES_FILE, weights: Path = WEIGHTS_FILE) -> str
     return h.hexdigest()[:16]
 
 
+@functools.cache
 def cpu_has_int8_dot_products() -> bool | None:
     """Whether this CPU has VNNI (or AMX) int8 dot products, read from ``/proc/cpuinfo``; ``None``
     where that cannot be read. Without them oneDNN's u8 x s8 products go through 16-bit
