@@ -18,8 +18,9 @@ make that cheap without changing the result beyond float rounding (each is teste
    group's cached keys and values, as prefix caching does in LLM serving (cf. Hydragen,
    Juravsky et al. 2024, arXiv:2402.05099). Batches mix texts of many groups: each row carries
    its own prefix length, start position and key mask, so a group of 20 texts pays off as well
-   as one of 700. Texts with identical tokens (different strings that clean to the same ids)
-   run once.
+   as one of 700. A batch gathers each row's prefix keys/values once, into buffers with room
+   for the row's own positions, which each block fills in place (no concatenation per block).
+   Texts with identical tokens (different strings that clean to the same ids) run once.
 
 All three need open_clip's plain ``ResidualAttentionBlock`` (:func:`plain_causal_blocks`).
 """
@@ -76,7 +77,7 @@ def project(model: torch.nn.Module, pooled: torch.Tensor) -> torch.Tensor:
 
 
 # -- one residual block ----------------------------------------------------------------------------
-KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: (B, heads, P, head_dim), each row its prefix's
+KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: (B, heads, positions, head_dim)
 
 
 def _heads(blk: torch.nn.Module, t: torch.Tensor, parts: int) -> torch.Tensor:
@@ -123,39 +124,63 @@ def kv_padding(kv_len: int, device: torch.device) -> int:
 
 @dataclass(frozen=True)
 class _Keys:
-    """Where a batch's queries look: ``past`` per block (each row's prefix keys/values, ``P``
-    positions, the real ones unmasked), ``pad`` zero keys after the texts' own, and the
-    matching boolean ``mask`` ``(B or 1, 1, L, P + L + pad)``; ``mask`` is ``None`` for plain
-    causal attention (no prefix, no padding)."""
+    """Where a batch's ``n`` queries per text look. ``room``: per block, key and value buffers
+    ``(B, heads, P + n + pad, head_dim)`` holding each row's prefix in ``[0, P)`` (its first
+    ``past_len[b]`` positions real, the rest masked), with room at ``[P, P + n)`` that the block
+    fills with its own keys/values (so a prefix is copied once per row, not once per block and
+    again when joined), zeros after; ``None`` when no row has a prefix. ``pad``: zero positions
+    after the texts' own (:func:`kv_padding`). ``mask``: boolean ``(B or 1, 1, n, P + n + pad)``,
+    ``None`` for plain causal attention (no prefix, no padding)."""
 
-    past: list[KV] | None
+    room: list[KV] | None
+    start: int
     pad: int
     mask: torch.Tensor | None
 
 
-def _keys(n: int, past: list[KV] | None, past_len: torch.Tensor | None, device: torch.device) -> _Keys:
-    """The attention layout of ``n`` positions per text after per-row prefixes (module doc, 3)."""
-    p = 0 if past is None else past[0][0].shape[2]
+def _layout(n: int, p: int, room: list[KV] | None, past_len: torch.Tensor | None, device: torch.device) -> _Keys:
+    """The attention layout of ``n`` own positions per text after per-row prefixes of at most
+    ``p`` positions (module doc, 3); ``room`` as in :class:`_Keys`, sized ``p + n + pad``."""
     pad = kv_padding(p + n, device)
     if p == 0 and pad == 0:
-        return _Keys(None, 0, None)
+        return _Keys(None, 0, 0, None)
     own = torch.ones(n, n, dtype=torch.bool, device=device).tril()
     if p == 0 or bool((past_len == p).all()):  # one mask for every row
         mask = torch.cat([own.new_ones(n, p), own, own.new_zeros(n, pad)], dim=1)
-        return _Keys(past if p else None, pad, mask)
+        return _Keys(room if p else None, p, pad, mask)
     b = len(past_len)
     seen = (torch.arange(p, device=device) < past_len[:, None])[:, None, :].expand(b, n, p)
     mask = torch.cat([seen, own.expand(b, n, n), own.new_zeros(b, n, pad)], dim=2)[:, None]
-    return _Keys(past, pad, mask)
+    return _Keys(room, p, pad, mask)
+
+
+def _keys(n: int, past: list[KV] | None, past_len: torch.Tensor | None, device: torch.device) -> _Keys:
+    """:func:`_layout` for prefixes given as per-block keys/values ``(B, heads, P, head_dim)``
+    (copied into buffers with room for the own positions)."""
+    p = 0 if past is None else past[0][0].shape[2]
+    if past is None:
+        return _layout(n, 0, None, None, device)
+    extra = n + kv_padding(p + n, device)
+    room = [tuple(torch.cat([t, t.new_zeros(*t.shape[:2], extra, t.shape[3])], dim=2) for t in kv) for kv in past]
+    return _layout(n, p, room, past_len, device)
+
+
+def _fill(room: KV, start: int, k: torch.Tensor, v: torch.Tensor) -> KV:
+    """Own keys/values ``(B, heads, n, d)`` written into their slots of a block's buffers."""
+    n = k.shape[2]
+    room[0][:, :, start : start + n] = k
+    room[1][:, :, start : start + n] = v
+    return room
 
 
 def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: _Keys, block: int) -> torch.Tensor:
     """Causal attention of the ``n`` queries ``q`` over their own keys after their prefix's."""
     if keys.mask is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    past = None if keys.past is None else keys.past[block]
-    k = _join(None if past is None else past[0], k, keys.pad)
-    v = _join(None if past is None else past[1], v, keys.pad)
+    if keys.room is not None:
+        k, v = _fill(keys.room[block], keys.start, k, v)
+    else:
+        k, v = _join(None, k, keys.pad), _join(None, v, keys.pad)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=keys.mask)
 
 
@@ -188,21 +213,20 @@ def _block_keys_values(blk: torch.nn.Module, h: torch.Tensor) -> KV:
     return tuple(_heads(blk, _in_proj(blk, h, slice(h.shape[-1], None)), 2))
 
 
-def _last_block_pooled(blk: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor, past: KV | None,
+def _last_block_pooled(blk: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor, keys: _Keys,
                        past_len: torch.Tensor | None) -> torch.Tensor:
     """The last block's output at the pooled positions only (equivalence 2): keys and values at
     every position, the rest once per text. ``pool``: each row's pooled index within ``x``."""
     b, n, width = x.shape
     h = blk.ln_1(x)
     k, v = _block_keys_values(blk, h)
-    p = 0 if past is None else past[0].shape[2]
-    if past is not None:
-        k, v = _join(past[0], k), _join(past[1], v)
+    own = torch.arange(n, device=x.device) <= pool[:, None]  # causal row of each pooled query
+    if keys.room is not None:
+        k, v = _fill(keys.room[-1], keys.start, k, v)
+        seen = torch.arange(keys.start, device=x.device) < past_len[:, None]
+        own = torch.cat([seen, own, own.new_zeros(b, keys.pad)], dim=1)
     rows = torch.arange(b, device=x.device)
     q = _in_proj(blk, h[rows, pool], slice(None, width)).view(b, blk.attn.num_heads, 1, -1)
-    own = torch.arange(n, device=x.device) <= pool[:, None]  # causal row of each pooled query
-    if p:
-        own = torch.cat([torch.arange(p, device=x.device) < past_len[:, None], own], dim=1)
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=own[:, None, None, :])
     return _residual_tail(blk, x[rows, pool], o.reshape(b, width))
 
@@ -231,14 +255,18 @@ def encode_causal(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor 
     positions of row ``b`` real, the others masked), so row ``b`` starts at that position.
     ``pool``: each row's pooled index within ``ids`` (default: where ``encode_text`` pools).
     """
+    return _encode_rows(model, ids, pool, _keys(ids.shape[1], past, past_len, ids.device), past_len)
+
+
+def _encode_rows(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor | None, keys: _Keys,
+                 past_len: torch.Tensor | None) -> torch.Tensor:
+    """:func:`encode_causal` with the attention layout given (prefixes already in buffers)."""
     blocks = model.transformer.resblocks
     x = _embed(model, ids, 0 if past_len is None else past_len)
-    keys = _keys(ids.shape[1], past, past_len, ids.device)
     for i, blk in enumerate(blocks[:-1]):
         x, _ = _block(blk, x, keys, i)
     pool = pool_positions(model, ids) if pool is None else pool
-    last = None if past is None else past[-1]
-    return project(model, _last_block_pooled(blocks[-1], x, pool, last, past_len))
+    return project(model, _last_block_pooled(blocks[-1], x, pool, keys, past_len))
 
 
 # -- grouping by shared prefixes --------------------------------------------------------------------
@@ -327,9 +355,9 @@ def _prefix_pass(model: torch.nn.Module, tokens: np.ndarray, plen: np.ndarray, b
                  max_rows: int | None) -> tuple[torch.Tensor, np.ndarray]:
     """Every block's keys/values along each group's prefix ``tokens[g, :plen[g]]``, batched.
 
-    Returns one flat table ``(sum(plen) + 1, blocks, 2, heads, head_dim)`` (keys, values),
-    group ``g`` at rows ``offset[g] : offset[g] + plen[g]``, a zero row last (what masked
-    positions gather: a row's copy of its prefix is one ``index_select`` for every block), and
+    Returns a table ``(blocks * 2, sum(plen) + 1, heads, head_dim)`` (block ``b``'s keys at
+    ``2b``, values at ``2b + 1``), group ``g`` at positions ``offset[g] : offset[g] + plen[g]``,
+    a zero position last (what masked positions and the own positions' room gather), and
     ``offset``."""
     blocks = model.transformer.resblocks
     dev = model.positional_embedding.device
@@ -353,8 +381,8 @@ def _prefix_pass(model: torch.nn.Module, tokens: np.ndarray, plen: np.ndarray, b
         # (B, heads, L, d) each -> (B, L, blocks * 2, heads, d) -> the real positions, in row order
         parts.append(torch.stack(kv, dim=2).transpose(1, 3)[real])
     table = torch.cat(parts)
-    table = table.view(len(table), len(blocks), 2, *table.shape[2:])
-    return torch.cat([table, table.new_zeros(1, *table.shape[1:])]), offset
+    table = torch.cat([table, table.new_zeros(1, *table.shape[1:])])
+    return table.transpose(0, 1).contiguous(), offset  # each block's keys, values: one gather source each
 
 
 def encode_shared_prefixes(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor,
@@ -392,7 +420,7 @@ def _encode_planned(model: torch.nn.Module, tok: np.ndarray, lengths: np.ndarray
     if len(heads):
         table, offset = _prefix_pass(model, tok[heads], prefix[heads], budget, max_rows)
         slot[prefix > 0] = offset[np.searchsorted(heads, plan.group[prefix > 0])]
-        zero_row = len(table) - 1
+        zero_row = table.shape[1] - 1
     own = lengths - prefix
     order = np.lexsort((prefix, own))  # by suffix length, then prefix length: little padding
     out: torch.Tensor | None = None
@@ -405,12 +433,14 @@ def _encode_planned(model: torch.nn.Module, tok: np.ndarray, lengths: np.ndarray
         pb = int(p.max())
         if pb == 0:
             feats = encode_causal(model, ids, pool)
-        else:
-            at = np.where(np.arange(pb) < p[:, None], slot[rows][:, None] + np.arange(pb), zero_row)
-            kv = table.index_select(0, torch.from_numpy(at.reshape(-1)).to(dev))
-            kv = kv.view(len(rows), pb, *table.shape[1:]).transpose(1, 4)  # (B, heads, blocks, 2, P, d)
-            past = [(kv[:, :, b, 0], kv[:, :, b, 1]) for b in range(table.shape[1])]
-            feats = encode_causal(model, ids, pool, past, torch.from_numpy(p).to(dev))
+        else:  # each block's buffers (B, heads, pb + width + pad, d): the prefix gathered, room after it
+            span = pb + width + kv_padding(pb + width, dev)
+            at = np.where(np.arange(span) < p[:, None], slot[rows][:, None] + np.arange(span), zero_row)
+            at = torch.from_numpy(at.reshape(-1)).to(dev)
+            bufs = [t.index_select(0, at).view(len(rows), span, *t.shape[1:]).transpose(1, 2) for t in table]
+            past_len = torch.from_numpy(p).to(dev)
+            keys = _layout(width, pb, list(zip(bufs[0::2], bufs[1::2])), past_len, dev)
+            feats = _encode_rows(model, ids, pool, keys, past_len)
         if out is None:
             out = torch.empty(len(tok), feats.shape[1], dtype=torch.float32, device=feats.device)
         out[torch.from_numpy(rows).to(dev)] = feats.float()
