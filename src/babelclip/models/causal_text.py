@@ -87,14 +87,9 @@ def _heads(blk: torch.nn.Module, t: torch.Tensor, parts: int) -> torch.Tensor:
     return t.view(b, n, parts, heads, -1).permute(2, 0, 3, 1, 4)
 
 
-def _join(past: torch.Tensor | None, t: torch.Tensor, pad: int = 0) -> torch.Tensor:
-    """Keys (or values): each row's prefix ``past`` (none when ``None``), then ``t``'s own, then
-    ``pad`` zero positions, in one concatenation."""
-    parts = [] if past is None else [past]
-    parts.append(t)
-    if pad:
-        parts.append(t.new_zeros(*t.shape[:2], pad, t.shape[3]))
-    return torch.cat(parts, dim=2) if len(parts) > 1 else t
+def _pad(t: torch.Tensor, extra: int) -> torch.Tensor:
+    """Keys (or values) ``(B, heads, L, d)`` followed by ``extra`` zero positions."""
+    return torch.cat([t, t.new_zeros(*t.shape[:2], extra, t.shape[3])], dim=2) if extra else t
 
 
 @functools.cache
@@ -157,12 +152,11 @@ def _layout(n: int, p: int, room: list[KV] | None, past_len: torch.Tensor | None
 def _keys(n: int, past: list[KV] | None, past_len: torch.Tensor | None, device: torch.device) -> _Keys:
     """:func:`_layout` for prefixes given as per-block keys/values ``(B, heads, P, head_dim)``
     (copied into buffers with room for the own positions)."""
-    p = 0 if past is None else past[0][0].shape[2]
     if past is None:
         return _layout(n, 0, None, None, device)
+    p = past[0][0].shape[2]
     extra = n + kv_padding(p + n, device)
-    room = [tuple(torch.cat([t, t.new_zeros(*t.shape[:2], extra, t.shape[3])], dim=2) for t in kv) for kv in past]
-    return _layout(n, p, room, past_len, device)
+    return _layout(n, p, [(_pad(k, extra), _pad(v, extra)) for k, v in past], past_len, device)
 
 
 def _fill(room: KV, start: int, k: torch.Tensor, v: torch.Tensor) -> KV:
@@ -180,7 +174,7 @@ def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: _Keys, b
     if keys.room is not None:
         k, v = _fill(keys.room[block], keys.start, k, v)
     else:
-        k, v = _join(None, k, keys.pad), _join(None, v, keys.pad)
+        k, v = _pad(k, keys.pad), _pad(v, keys.pad)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=keys.mask)
 
 
