@@ -201,6 +201,12 @@ class QuantizedLite(torch.nn.Module):
         self.fc = model.fc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of images. A batch of one runs as a pair of copies: with AMX, oneDNN
+        computes a single image with other kernels than a batch (measured on a Xeon with AMX: an
+        image's logits alone and inside batches of 2-32 differed by up to 0.07, batches of 2-32
+        agreed to 2e-6), so that every batch size gives an image the same logits."""
+        if len(x) == 1:
+            return self(torch.cat([x, x]))[:1]
         x = x.float().contiguous(memory_format=torch.channels_last)
         if self.float_prefix is not None:
             x = self.float_prefix(x)
@@ -263,25 +269,17 @@ def ranges_digest(path: Path = RANGES_FILE, weights: Path = WEIGHTS_FILE) -> str
 
 
 @functools.cache
-def cpu_flags() -> frozenset[str] | None:
-    """The CPU's feature flags from ``/proc/cpuinfo``; ``None`` where that cannot be read."""
+def cpu_has_int8_dot_products() -> bool | None:
+    """Whether this CPU has VNNI (or AMX) int8 dot products, read from ``/proc/cpuinfo``; ``None``
+    where that cannot be read. Without them oneDNN's u8 x s8 products go through 16-bit
+    intermediate sums that saturate on full-range weights and activations: on an AVX2-only
+    AMD EPYC the shipped int8 tower disagreed with float32 on 2 of 4 sample photos (softmax
+    total-variation distance up to 0.33), against none on a VNNI machine."""
     try:
-        return frozenset(Path("/proc/cpuinfo").read_text(errors="replace").split())
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return None
-
-
-def cpu_has_int8_dot_products() -> bool | None:
-    """Whether this CPU has VNNI (or AMX) int8 dot products (``None``: unknown). Without them
-    oneDNN's u8 x s8 products go through 16-bit intermediate sums that saturate on full-range
-    weights and activations: on an AVX2-only AMD EPYC the shipped int8 tower disagreed with
-    float32 on 2 of 4 sample photos (softmax total-variation distance up to 0.33), against none
-    on a VNNI machine. With AMX (``amx_int8``) oneDNN computes a batch of one image differently
-    from larger batches: measured on a Xeon with AMX, an image's logits alone and inside a batch
-    of 2-4 differed by up to 0.07 (softmax distance 0.007), deterministically; batches are fixed
-    slices in :func:`babelclip.eval.encode.encode_images`, so cached and fresh results agree."""
-    flags = cpu_flags()
-    return None if flags is None else bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return any(f in flags.split() for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 def quantize_classifier(model: LiteClassifier, ranges: dict[str, tuple[float, float]] | None = None,
