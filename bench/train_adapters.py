@@ -99,16 +99,18 @@ def main() -> int:
     ap.add_argument("--prototypes", choices=["english", "head"], default="english",
                     help="class side of the label alignment: English CLIP names, or (babel-lite) each class's "
                          "image-side unit vector, i.e. the head's argmax among the language's classes")
-    ap.add_argument("--cache", default=None, help="image-embedding cache directory (default: babelclip's, $BABELCLIP_CACHE)")
+    ap.add_argument("--cache-dir", default=None, metavar="DIR|none",
+                    help="embedding cache folder ('none': no cache); default: embeddings/ under $BABELCLIP_CACHE")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch
 
     from babelclip import create_model, get_language
+    from babelclip.cache_dir import embeddings_dir, teacher_cache_dir
     from babelclip.data.labels import imagenet_clip_labelset, load_babel_imagenet
     from babelclip.data.tuxpaint import find_stamps, tuxpaint_images
-    from babelclip.eval.cache import EmbeddingCache, default_cache_dir
+    from babelclip.eval.cache import EmbeddingCache
     from babelclip.eval.encode import encode_images
     from babelclip.train.adapters import load_adapters
     from babelclip.train.distill import DistillConfig, distill
@@ -128,7 +130,7 @@ def main() -> int:
 
     base = create_model(args.model)
     t = time.time()
-    with EmbeddingCache(args.cache or default_cache_dir(), base.fingerprint.key, base.dim) as cache:
+    with EmbeddingCache(embeddings_dir(args.cache_dir), base.fingerprint.key, base.dim) as cache:
         images = encode_images(base, tuxpaint_images(stamps), cache, quiet=False)
     log.info("%d Tux Paint images encoded in %.0f s", len(images.ids), time.time() - t)
     protos = None
@@ -168,7 +170,7 @@ def main() -> int:
                             checkpoint_every=200, max_minutes=args.max_minutes, progress=True)
         t = time.time()
         res = distill(trainable_text(model, level=args.level), corpus, cfg, adir, resume=True,
-                      cache_dir=out / "teacher_cache", extra_meta={"model": args.model, "leakage": leak.as_dict(), "level": args.level})
+                      cache_dir=teacher_cache_dir(out), extra_meta={"model": args.model, "leakage": leak.as_dict(), "level": args.level})
         runs[tag] = {"pairs": len(corpus), "steps": res.steps_done, "minutes": (time.time() - t) / 60,
                      "first": res.losses[0], "last": float(np.mean(res.losses[-20:])), "leakage": leak.as_dict()}
         del model

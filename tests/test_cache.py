@@ -185,21 +185,6 @@ def test_killed_text_call_stores_no_block_and_resumes_bitwise(tmp_path, monkeypa
     assert resumed.tobytes() == ref.tobytes()
 
 
-def test_every_cache_lives_under_one_root(monkeypatch, tmp_path):
-    # BABELCLIP_CACHE moves the whole cache; embeddings sit in their own sub-folder beside the
-    # downloads and the dequantised weights, never mixed into the root.
-    from babelclip.cache_dir import cache_root
-    from babelclip.data.labels import cache_dir as labels_cache
-    from babelclip.eval.cache import default_cache_dir
-
-    monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path))
-    assert cache_root() == labels_cache() == tmp_path
-    assert default_cache_dir() == tmp_path / "embeddings"
-    monkeypatch.delenv("BABELCLIP_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert labels_cache() == tmp_path / "xdg" / "babelclip"
-
-
 def test_texts_digest_separates_lists_and_is_stable():
     d = EmbeddingCache.texts_digest
     assert d(["ein Hund", "Katze"]) == d(["ein Hund", "Katze"])

@@ -187,7 +187,7 @@ def test_cli_prints_before_after_table(data, monkeypatch, capsys):
     monkeypatch.setattr("babelclip.models.registry.create_model", lambda name, **kw: TinyBiEncoder())
     assert main(["-q", "train", "--model", "tiny", "--lang", "de", "--parallel", data.pairs, "--out", str(data.out),
                  "--method", "full", "--steps", "3", "--batch-size", "4", "--labels", data.labels,
-                 "--tuxpaint", data.stamps, "--cache", data.cache]) == 0
+                 "--tuxpaint", data.stamps, "--cache-dir", data.cache]) == 0
     out = capsys.readouterr().out
     meta = json.loads((data.out / ADAPTER_META).read_text(encoding="utf-8"))["evaluation"]
     lines = out.splitlines()

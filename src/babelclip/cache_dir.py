@@ -1,9 +1,34 @@
-"""The one folder babelclip caches into: downloads, verified weight hashes, the dequantised
-babel-lite tower, BabelNet responses and (under ``embeddings/``) the evaluation cache."""
+"""Where babelclip caches: one root, one named sub-folder per kind, one function per kind.
+
+The rule (docs/architecture.md, "Caches"):
+
+- **One root**: ``$BABELCLIP_CACHE``, else ``$XDG_CACHE_HOME/babelclip``, else
+  ``~/.cache/babelclip`` (:func:`cache_root`). Moving the root moves every kind below.
+- **One sub-folder per kind**, each named by one function here and used everywhere:
+
+  ``embeddings/`` (:func:`embeddings_dir`): image and text embeddings, one SQLite file per
+  model fingerprint (eval, train's stamp images); ``babel-lite/`` (:func:`babel_lite_dir`): the
+  dequantised mE5 tower and head-training corpus embeddings; ``babel-imagenet/``
+  (:func:`downloads_dir`): downloaded Babel-ImageNet release files; ``babelnet/``
+  (:func:`babelnet_dir`): BabelNet API responses; ``verified-weights.json``
+  (:func:`verified_weights_file`): digests of checked weight files.
+- **One flag**: every command that encodes takes ``--cache-dir DIR|none``, the *embedding*
+  cache folder (default :func:`embeddings_dir`; ``none``: no cache, embeddings kept in memory
+  for the run); :func:`embeddings_dir` resolves that choice, so a library function accepts the
+  same three values (None, a path, ``"none"``).
+- **Not babelclip's cache**: the Hugging Face hub cache (``HF_HOME``; a family option naming
+  another hub cache passes it to the hub as is), and a training run's teacher embeddings
+  (:func:`teacher_cache_dir`, inside the run's output folder: they are part of the run, and
+  ``--resume`` finds them there).
+
+Names of existing folders are kept, so caches written before this rule stay valid.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+NO_CACHE = "none"  # the --cache-dir value that turns the embedding cache off
 
 
 def cache_root() -> Path:
@@ -12,3 +37,38 @@ def cache_root() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "babelclip"
+
+
+def embeddings_dir(choice: str | os.PathLike | None = None) -> Path | None:
+    """The embedding cache folder for a ``--cache-dir`` choice: ``None`` → ``embeddings/``
+    under :func:`cache_root`; ``"none"`` → ``None`` (no cache); anything else → that folder."""
+    if choice is None or str(choice) == "":
+        return cache_root() / "embeddings"
+    if str(choice) == NO_CACHE:
+        return None
+    return Path(choice)
+
+
+def babel_lite_dir() -> Path:
+    """babel-lite's derived files: the dequantised text tower, head-training corpus embeddings."""
+    return cache_root() / "babel-lite"
+
+
+def downloads_dir() -> Path:
+    """Downloaded Babel-ImageNet release files (one sub-folder per pinned release commit)."""
+    return cache_root() / "babel-imagenet"
+
+
+def babelnet_dir() -> Path:
+    """BabelNet API responses, one JSON file per request (label building)."""
+    return cache_root() / "babelnet"
+
+
+def verified_weights_file() -> Path:
+    """SHA-256 digests of pinned weight files, remembered by (path, size, mtime)."""
+    return cache_root() / "verified-weights.json"
+
+
+def teacher_cache_dir(out_dir: str | os.PathLike) -> Path:
+    """A training run's teacher embeddings: inside the run's output folder, not under the root."""
+    return Path(out_dir) / "teacher_cache"

@@ -24,11 +24,11 @@ import os
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
-from ..data.labels import cache_dir
+from ..cache_dir import babelnet_dir
 from ..languages import get_language
 from .sources import Sense, parse_wnid
 
@@ -80,7 +80,7 @@ class BabelNetSource:
         api_url: str = API_URL,
     ) -> None:
         self._key = key or os.environ.get("BABELNET_KEY") or None
-        self.cache = Path(cache) if cache else cache_dir() / "babelnet"
+        self.cache = Path(cache) if cache else babelnet_dir()
         self._fetch = fetch or _urlopen
         self.api_url = api_url.rstrip("/")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._cache_flag import add_cache_dir_flag
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model in every language of a benchmark",
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--language-workers", default="auto", type=_workers,
                    help="processes evaluating languages in parallel on the CPU: a number, or 'auto' "
                         "(one per available core, at most torch's thread count; 1 on a GPU)")
-    p.add_argument("--cache-dir", help="embedding cache folder ('none' for no cache); default ~/.cache/babelclip/embeddings")
+    add_cache_dir_flag(p)
     p.set_defaults(func=run)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._cache_flag import add_cache_dir_flag
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a per-language adapter (or full fine-tune) by distillation")
@@ -31,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None, help="Babel-ImageNet labels file for the evaluations before and after")
     p.add_argument("--tuxpaint", default=None, metavar="DIR",
                    help="Tux Paint stamps folder for text->image retrieval before and after (default: /usr/share/tuxpaint/stamps)")
-    p.add_argument("--cache", default=None, metavar="DIR",
-                   help="embedding cache for the stamp images (default: babelclip's, $BABELCLIP_CACHE)")
+    add_cache_dir_flag(p, dest="cache", what="the stamp images", deprecated_alias="--cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.set_defaults(func=run)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..cache_dir import cache_root
+from ..cache_dir import downloads_dir
 from ..languages import UnknownLanguageError, get_language
 from .imagenet import imagenet_classes, imagenet_wnids
 
@@ -102,7 +102,6 @@ class LabelSet:
 # Finding a release file: local path, clip-benchmark's copy, or a cached download.
 
 
-cache_dir = cache_root  # one cache folder for all of babelclip
 
 
 def _clip_benchmark_copy(filename: str) -> Path | None:
@@ -162,7 +161,7 @@ def release_file(
     if found:
         log.debug("using clip-benchmark's copy %s", found)
         return found
-    cached = cache_dir() / "babel-imagenet" / RELEASE_COMMIT[:12] / filename
+    cached = downloads_dir() / RELEASE_COMMIT[:12] / filename
     if cached.is_file():
         return cached
     if not allow_download:

@@ -44,8 +44,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache_dir import cache_root
-
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -59,11 +57,6 @@ CREATE TABLE IF NOT EXISTS text_blocks (lang TEXT NOT NULL, digest TEXT NOT NULL
 """
 # SQLite's default limit on host parameters is 32766 since 3.32; stay far below it.
 _CHUNK = 900
-
-
-def default_cache_dir() -> Path:
-    """``embeddings/`` under babelclip's cache root (see :func:`babelclip.cache_dir.cache_root`)."""
-    return cache_root() / "embeddings"
 
 
 def _enable_wal(db: sqlite3.Connection, timeout: float, path: Path) -> None:

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..cache_dir import embeddings_dir
 from ..languages import resolve_languages
-from .cache import EmbeddingCache, default_cache_dir
+from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification
 from .encode import _dist, encode_images
 from .results import Result, save_results
@@ -37,7 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 PROMPT_SETS = ("label", "openai-en", "nllb", "ensemble")
-NO_CACHE = "none"
 
 
 def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None = None) -> list[Any]:
@@ -103,7 +103,7 @@ def evaluate(
 ) -> list[Result]:
     """Evaluate ``model`` on ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
 
-    ``cache_dir`` defaults to :func:`~babelclip.eval.cache.default_cache_dir`; ``"none"`` keeps
+    ``cache_dir`` defaults to :func:`~babelclip.cache_dir.embeddings_dir`; ``"none"`` keeps
     embeddings in memory only. ``num_workers``: data-loader processes decoding images;
     ``language_workers``: processes evaluating languages in parallel on the CPU (see
     :mod:`babelclip.eval.workers`; ``"auto"``: one per available core).
@@ -114,7 +114,7 @@ def evaluate(
     encoder = create_model(model, device=device) if isinstance(model, str) else model
     model_name = model if isinstance(model, str) else encoder.fingerprint.name
     langs = _languages(languages)
-    cdir = None if str(cache_dir) == NO_CACHE else (cache_dir or default_cache_dir())
+    cdir = embeddings_dir(cache_dir)
     rank, _ = _dist()
     tasks: list[tuple[str, Any]] = []  # (kind, payload) run after the image pass
     extra_meta: dict[str, Any] = {}  # dataset-specific facts for the results meta

@@ -105,8 +105,9 @@ def _tuxpaint_measure(encoder, language: Language, tuxpaint, cache_dir: str | No
     The images are encoded once (through the embedding cache, so a second run reads them back)
     and shared by the before and after figures: training changes the text side only.
     """
+    from ..cache_dir import embeddings_dir
     from ..data.tuxpaint import tuxpaint_images
-    from ..eval.cache import EmbeddingCache, default_cache_dir
+    from ..eval.cache import EmbeddingCache
     from ..eval.encode import encode_images
     from .evaluate import text_to_image_hits
 
@@ -123,7 +124,7 @@ def _tuxpaint_measure(encoder, language: Language, tuxpaint, cache_dir: str | No
     if not any(language.tag in s.texts for s in stamps):
         log.info("no Tux Paint retrieval figures: no stamp has a %s description", language.tag)
         return None
-    with EmbeddingCache(cache_dir or default_cache_dir(), encoder.fingerprint.key, encoder.dim) as cache:
+    with EmbeddingCache(embeddings_dir(cache_dir), encoder.fingerprint.key, encoder.dim) as cache:
         images = encode_images(encoder, tuxpaint_images(stamps, skipped), cache)
     rows = images.row_of()
     queries = [(s.texts[language.tag], rows[s.id]) for s in stamps if language.tag in s.texts and s.id in rows]

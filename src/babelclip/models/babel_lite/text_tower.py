@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
+from ...cache_dir import babel_lite_dir
 from ...languages import Language
 from .e5_reader import load_bert, read_e5s1
-from .weights import cache_dir, locate
+from .weights import locate
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def load_tower(verify: bool = True):
     from .weights import WEIGHT_FILES
 
     path = locate("text", verify=verify)
-    cached = cache_dir() / "babel-lite" / f"e5-small-{WEIGHT_FILES['text'].sha256[:16]}.pt"
+    cached = babel_lite_dir() / f"e5-small-{WEIGHT_FILES['text'].sha256[:16]}.pt"
     if cached.is_file():
         try:
             from transformers import BertConfig, BertModel

@@ -137,14 +137,15 @@ def _encode_corpus(texts: list[str], encoder=None) -> torch.Tensor:
     import hashlib
 
     from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower
-    from .weights import WEIGHT_FILES, cache_dir
+    from ...cache_dir import babel_lite_dir
+    from .weights import WEIGHT_FILES
 
     path = None
     if encoder is None:
         prep = TextPreprocess()
         key = hashlib.sha256("\n".join([WEIGHT_FILES["text"].sha256, WEIGHT_FILES["tokenizer"].sha256,
                                          json.dumps(prep.as_dict(), sort_keys=True), *texts]).encode()).hexdigest()
-        path = cache_dir() / "babel-lite" / f"corpus-{key[:20]}.pt"
+        path = babel_lite_dir() / f"corpus-{key[:20]}.pt"
         if path.is_file():
             log.info("corpus embeddings from cache %s", path)
             return torch.load(path, weights_only=True)

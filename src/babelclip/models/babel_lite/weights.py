@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...cache_dir import cache_root
+from ...cache_dir import verified_weights_file
 from ..base import WeightsNotFoundError, hash_files
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ WEIGHT_FILES: dict[str, WeightFile] = {
 CODE_PACKAGES = {"efficientnet-lite-pytorch": "0.1.0"}
 
 
-cache_dir = cache_root  # one cache folder for all of babelclip
 
 
 def _check_version(package: str, pinned: str) -> None:
@@ -92,7 +91,7 @@ def _check_version(package: str, pinned: str) -> None:
 
 
 def _verified_cache() -> Path:
-    return cache_dir() / "verified-weights.json"
+    return verified_weights_file()
 
 
 def _stat_key(path: Path) -> str:
