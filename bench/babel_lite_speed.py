@@ -104,13 +104,14 @@ def quality() -> None:
     first block kept in float32."""
     from babelclip.models.babel_lite import image_quant
     from babelclip.models.babel_lite.image_tower import ImagePreprocess, load_efficientnet_lite0
+    from babelclip_tools.int8_calibration import calibration_paths, load_calibration_image
 
     fp32 = load_efficientnet_lite0().eval()
-    paths = image_quant.calibration_paths(every=1)
-    calib = set(image_quant.calibration_paths())
+    paths = calibration_paths(every=1)
+    calib = set(calibration_paths())
     held = torch.tensor([pth not in calib for pth in paths])
     prep = ImagePreprocess()
-    x = torch.stack([prep(image_quant._load_rgb_or_rgba(p)) for p in paths]).contiguous(memory_format=torch.channels_last)
+    x = torch.stack([prep(load_calibration_image(p)) for p in paths]).contiguous(memory_format=torch.channels_last)
     print(f"images: {len(paths)} ({int(held.sum())} not used for calibration)")
 
     def probs(model) -> torch.Tensor:

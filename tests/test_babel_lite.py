@@ -202,7 +202,7 @@ def test_missing_or_other_version_package_is_a_clear_error(monkeypatch):
 # -- head training -----------------------------------------------------------------------------
 def test_head_training_is_deterministic_and_learns(model, tmp_path):
     from babelclip.models.babel_lite.model import load_head, read_config
-    from babelclip.models.babel_lite.train_head import (
+    from babelclip_tools.lite_head import (
         TrainConfig,
         build_corpus,
         fit_head,

@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from babelclip.models.babel_lite import image_quant
+from babelclip_tools import gptq, int8_calibration
 from babelclip.models.babel_lite.image_tower import ImagePreprocess, load_efficientnet_lite0
 from babelclip.models.babel_lite.model import _image_tower, _precision_extra
 
@@ -135,7 +136,7 @@ def test_ranges_cover_every_activation_and_are_checked(towers, tmp_path):
 
 def test_calibrate_ranges_contain_zero_and_relu6_ends_at_6(towers, pixels):
     model = towers[0]
-    ranges = image_quant.calibrate(model, [pixels[:2], pixels[2:]])
+    ranges = int8_calibration.calibrate(model, [pixels[:2], pixels[2:]])
     assert list(ranges) == image_quant.activation_names(model)
     for name, (lo, hi) in ranges.items():
         assert lo <= 0.0 <= hi and hi > lo, name
@@ -184,14 +185,14 @@ def test_gptq_rounding_beats_round_to_nearest_on_correlated_inputs():
     mix = torch.randn(12, 12, generator=g)
     x = torch.randn(4000, 12, generator=g) @ mix + 1.0  # correlated, non-zero mean (like a white background)
     moments = (x.T @ x / len(x)).double()
-    rtn = image_quant.gptq_round(w, torch.eye(12, dtype=torch.float64))
+    rtn = gptq.gptq_round(w, torch.eye(12, dtype=torch.float64))
     # with uncorrelated unit inputs GPTQ is round-to-nearest
     assert torch.equal(rtn.flatten(1), torch.round(w.flatten(1).double() / image_quant.weight_scales(w)[:, None]).to(torch.int8))
-    q = image_quant.gptq_round(w, moments)
+    q = gptq.gptq_round(w, moments)
     assert q.dtype == torch.int8 and q.shape == w.shape and int(q.abs().max()) <= 127
     assert _output_error(q, w, moments) < 0.5 * _output_error(rtn, w, moments)
     with pytest.raises(ValueError, match="do not fit"):
-        image_quant.gptq_round(w, moments[:5, :5])
+        gptq.gptq_round(w, moments[:5, :5])
 
 
 def test_gptq_keeps_structural_zero_taps_and_input_moments_match_the_data():
@@ -200,11 +201,11 @@ def test_gptq_keeps_structural_zero_taps_and_input_moments_match_the_data():
     with torch.no_grad():
         conv.weight[:, :, 0, :] = 0  # a zero row in every channel, like the even-padding kernels
     x = torch.rand(2, 3, 10, 10, generator=g)
-    moments = image_quant.input_moments(torch.nn.Sequential(conv), [x])["0"]
+    moments = gptq.input_moments(torch.nn.Sequential(conv), [x])["0"]
     assert moments.shape == (3, 9, 9)
     # the centre tap of a depthwise patch is the pixel itself: its moment is E[x_c²]
     torch.testing.assert_close(moments[:, 4, 4], x.double().pow(2).mean((0, 2, 3)))
-    q = image_quant.gptq_round(conv.weight, moments)
+    q = gptq.gptq_round(conv.weight, moments)
     assert not q[:, :, 0, :].any()
 
 

@@ -199,9 +199,9 @@ def test_import_babelclip_does_not_import_torch():
 
 
 def test_generated_table_is_up_to_date():
-    script = Path(__file__).resolve().parents[1] / "scripts" / "build_language_table.py"
     if not (BABEL.is_dir() and TUX.is_dir() and Path("/usr/share/unicode/cldr/common").is_dir()):
         pytest.skip("generator sources not installed")
     pytest.importorskip("transformers")
-    out = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "babelclip_tools", "language-table", "--check", "--reference", str(BABEL)],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

