@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _reference import BABEL_IMAGENET  # bench/ is the script folder, so on sys.path
 
 STAMPS = "/usr/share/tuxpaint/stamps"
-DEFAULT_BABEL = "/work/shared/reference/babel-imagenet/babel_imagenet.json"
+DEFAULT_BABEL = str(BABEL_IMAGENET / "babel_imagenet.json")  # $BABELCLIP_REFERENCE or ../shared/reference
 DEFAULT_BABEL_LANGS = "DE,FR,ES,IT,PT,PL,RU,TR,AR,HE,HI,BN,JA,ZH,KO,TH,VI,ID,SW,AM,KM,EL,FI,FA"
 DEFAULT_TUX_LANGS = "de,fr,es,it,pt,nl,pl,ru,uk,cs,sv,fi,hu,el,tr,ja,ko,zh_CN,zh_TW,ar,he,hi,th,vi,id,ka,hy,am,km,gu,ml,zu,ach,ff,son,iu"
 

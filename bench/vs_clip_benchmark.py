@@ -58,9 +58,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from _reference import BABEL_IMAGENET  # bench/ is the script folder, so on sys.path
+
 os.environ.setdefault("TQDM_DISABLE", "1")  # CLIP_benchmark's per-class progress bars
 
-REF = Path("/work/shared/reference/babel-imagenet")
+REF = BABEL_IMAGENET  # $BABELCLIP_REFERENCE, else ../shared/reference beside the repository
 ARCH = "bench-clip-3m"
 # ~3.4M parameters, most of them the 49408 x 64 token embedding: the size the issue measured.
 CONFIG = {
