@@ -121,7 +121,7 @@ def evaluate(
 
     if dataset == "babel-imagenet":
         from ..data.labels import LabelSet, load_babel_imagenet
-        from .images import imagenet_val
+        from ..data.images import imagenet_val
 
         if images is None:
             raise ValueError("--benchmark babel-imagenet needs --images: an ImageNet validation folder")
@@ -153,7 +153,7 @@ def evaluate(
             tasks.append(("cls", (source.classes, label_set)))
     else:
         from ..data.captions import load_captions
-        from .images import image_folder
+        from ..data.images import image_folder
 
         if captions is None or images is None:
             raise ValueError(f"dataset {dataset!r} needs --captions (a caption JSON) and --images (its image folder); "
