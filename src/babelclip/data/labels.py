@@ -18,8 +18,7 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
-import urllib.request
+import urllib.request  # noqa: F401 (tests replace urlopen through it)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -115,27 +114,19 @@ def _clip_benchmark_copy(filename: str) -> Path | None:
     return None
 
 
-def download(url: str, dest: Path) -> Path:
-    """Download ``url`` to ``dest`` atomically; the body must parse as JSON."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s -> %s", url, dest)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp:
-            body = resp.read()
-    except OSError as e:
-        raise RuntimeError(
-            f"could not download {url}: {e}; pass a local path to the file instead "
-            f"(from https://github.com/{RELEASE_REPO})"
-        ) from e
+def _json_body(body: bytes) -> None:
     try:
         json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"download of {url} is not a JSON file ({e}); nothing was cached") from e
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(body)
-    os.replace(tmp, dest)
-    return dest
+        raise ValueError(f"not a JSON file: {e}") from None
+
+
+def download(url: str, dest: Path) -> Path:
+    """Download ``url`` to ``dest`` atomically (:func:`babelclip.fetch.download`); the body must parse as JSON."""
+    from ..fetch import download as fetch
+
+    return fetch(url, dest, what=f"a JSON file ({dest.name})", validate=_json_body,
+                 instead=f"pass a local path to the file (from https://github.com/{RELEASE_REPO})")
 
 
 def release_file(
