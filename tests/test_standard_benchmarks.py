@@ -174,3 +174,34 @@ def test_download_fetches_and_unpacks_the_release(tmp_path, tiny, monkeypatch):
     assert (root / "captions.jsonl").is_file() and len(list((root / "images").glob("*.jpg"))) == 3
     assert not list(root.glob(".*.part"))  # archives removed after unpacking
     assert get_benchmark("xm3600").prepare(Inputs(root=root, download=False)).languages() == ["en", "de", "fil"]
+
+
+def test_every_benchmark_leaves_as_clip_benchmark_and_mteb_json_and_one_report(tmp_path, tiny, no_network):
+    from babelclip.eval.clip_benchmark_compat import read_clip_benchmark
+    from babelclip.eval.report import make_report
+
+    xm = tmp_path / "xm"
+    xm3600_jsonl(xm / "captions.jsonl")
+    images(xm / "images", [f"{k}.jpg" for k in KEYS])
+    nl = tmp_path / "nl"
+    lines(nl / "test_image_names.txt", ["a.jpg", "b.jpg"])
+    lines(nl / "deu_Latn.txt", ["ein Hund", "eine Katze"])
+    images(nl / "images", ["a.jpg", "b.jpg"])
+    res = run("xm3600", xm, out=tmp_path / "o1", formats="clip-benchmark,mteb")
+    res += run("xtd200", nl, out=tmp_path / "o2", formats=["clip-benchmark", "mteb"])
+    cb = {(d["dataset"], d["language"]) for d in
+          (json.loads(p.read_text()) for p in [*(tmp_path / "o1").glob("clip_benchmark/*.json"),
+                                              *(tmp_path / "o2").glob("clip_benchmark/*.json")])}
+    assert {("crossmodal3600", "fil"), ("crossmodal3600", "en"), ("xtd200", "deu_Latn")} <= cb
+    assert {r.language for r in read_clip_benchmark(tmp_path / "o2" / "clip_benchmark")} == {"de"}
+    mteb = sorted((tmp_path / "o1" / "mteb").rglob("*.json"))
+    assert [p.name for p in mteb] == ["xm3600.retrieval.all-captions.json", "xm3600.retrieval.first-caption.json"]
+    doc = json.loads(mteb[0].read_text())
+    rows = {row["hf_subset"]: row for row in doc["scores"]["test"]}
+    assert set(rows) == {"en", "de", "fil"} and rows["de"]["languages"] == ["deu-Latn"]
+    assert rows["fil"]["main_score"] == rows["fil"]["t2i_r@1"]
+    with pytest.raises(ValueError, match="unknown output format"):
+        run("xm3600", xm, formats="csv2")
+    make_report(res, tmp_path / "report", n_boot=20)  # generic over benchmarks: no dataset is special there
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "xm3600" in html and "xtd200" in html

@@ -40,6 +40,30 @@ log = logging.getLogger(__name__)
 
 PROMPT_SETS = ("label", "openai-en", "nllb", "ensemble")
 NO_CACHE = "none"
+# Extra outputs beside results.json/.csv, each in a folder of ``out`` named like the format.
+FORMATS = ("clip-benchmark", "mteb")
+
+
+def _formats(formats: Sequence[str] | str) -> list[str]:
+    names = [f.strip() for f in formats.split(",") if f.strip()] if isinstance(formats, str) else list(formats)
+    bad = [f for f in names if f not in FORMATS]
+    if bad:
+        raise ValueError(f"unknown output format(s) {bad}; allowed: {', '.join(FORMATS)}")
+    return names
+
+
+def write_formats(results: Sequence[Result], out: Path, formats: Sequence[str], seconds: float) -> list[Path]:
+    """CLIP_benchmark JSON in ``out/clip_benchmark/``, MTEB-style JSON in ``out/mteb/``."""
+    paths: list[Path] = []
+    if "clip-benchmark" in formats:
+        from .clip_benchmark_compat import write_clip_benchmark
+
+        paths += write_clip_benchmark(results, out / "clip_benchmark")
+    if "mteb" in formats:
+        from .mteb_compat import write_mteb
+
+        paths += write_mteb(results, out / "mteb", evaluation_time=seconds)
+    return paths
 
 
 def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None = None) -> list[Any]:
@@ -144,6 +168,7 @@ def evaluate(
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
     download: bool = True,
+    formats: Sequence[str] | str = (),
     batch_size: int = 64,
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
@@ -159,7 +184,8 @@ def evaluate(
     ``babel-imagenet``), or with ``captions`` the name of that caption set. ``root``: the
     benchmark's folder in its release layout; ``download=False`` never fetches a missing file.
     ``out`` is checked before anything is computed (see :mod:`babelclip.eval.outdir`;
-    ``overwrite`` replaces another run's results). ``cache_dir`` defaults to
+    ``overwrite`` replaces another run's results). ``formats``: also write ``clip-benchmark``
+    and/or ``mteb`` JSON there (:func:`write_formats`). ``cache_dir`` defaults to
     :func:`~babelclip.eval.cache.default_cache_dir`; ``"none"`` keeps embeddings in memory only.
     ``num_workers``: data-loader processes decoding images; ``language_workers``: processes
     evaluating languages in parallel on the CPU (see :mod:`babelclip.eval.workers`).
@@ -168,6 +194,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     bench, name = _benchmark(dataset, captions)
+    formats = _formats(formats)
     model_name = model if isinstance(model, str) else model.fingerprint.name
     if out is not None:
         out = check_out(out, model=model_name, benchmark=name, overwrite=overwrite)
@@ -214,6 +241,7 @@ def evaluate(
     if out is not None:
         path = save_results(results, Path(out) / "results.json", meta)
         write_csv(results, Path(out) / "results.csv")
+        write_formats(results, Path(out), formats, meta["seconds"]["total"])
         log.info("wrote %d results to %s", len(results), path)
     return results
 
