@@ -208,3 +208,37 @@ def test_benchmarks_command_lists_presence_and_how_to_get(capsys):
     assert "apt-get install tuxpaint-stamps-default" in out
     assert main(["benchmarks", "no-such-set"]) == 1
     assert "unknown benchmark 'no-such-set'" in capsys.readouterr().err
+
+
+def test_docs_list_every_benchmark():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    for b in all_benchmarks():
+        assert f"| `{b.name}`" in doc, f"docs/benchmarks.md has no row for {b.name}"
+
+
+def test_data_imports_nothing_from_eval_or_models():
+    """Inputs stay below evaluation: read from the code, every module of babelclip.data."""
+    import ast
+    from pathlib import Path
+
+    import babelclip.data
+
+    root = Path(babelclip.data.__file__).parent
+    bad = []
+    for path in root.rglob("*.py"):
+        depth = len(path.relative_to(root).parts)  # 1: data/x.py, 2: data/benchmarks/x.py
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                target = node.module or ""
+                if node.level:  # relative: resolve against babelclip.data[.sub]
+                    base = ["babelclip", "data", *path.relative_to(root).parts[:-1]][: 2 + depth - node.level]
+                    target = ".".join([*base, target] if target else base)
+                names = [target]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad += [f"{path.name}: {n}" for n in names if n.startswith(("babelclip.eval", "babelclip.models"))]
+    assert bad == []
