@@ -13,31 +13,11 @@ CLIP_benchmark, babelclip reads only ``{flores}.txt`` files, so English is absen
 """
 from __future__ import annotations
 
-from .registry import RETRIEVAL, Benchmark, Inputs, Prepared, Source
-from .xtd200 import CITATION, NLLB_CLIP, NLLB_LICENCE, nllb_clip_release, present_at
+from .xtd200 import nllb_clip_benchmark
 
-IMAGES_URL = "https://nllb-data.com/test/flickr30k/images.tar.gz"
-
-
-def _prepare(inputs: Inputs) -> Prepared:
-    return nllb_clip_release("flickr30k-200", "flickr30k-200", "filenames.txt", IMAGES_URL).prepare(inputs)
-
-
-BENCHMARK = Benchmark(
-    name="flickr30k-200",
+BENCHMARK = nllb_clip_benchmark(
+    "flickr30k-200", "filenames.txt", "https://nllb-data.com/test/flickr30k/images.tar.gz",
     title="Flickr30k-200 (Flickr30k test captions machine-translated into FLORES-200 languages)",
-    tasks=(RETRIEVAL,),
-    languages="~200 (FLORES-200 codes)",
-    images="1,000 Flickr30k test photos",
-    licence=f"{NLLB_LICENCE}; images: Flickr30k (non-commercial research use, Flickr terms)",
-    citation=CITATION,
-    sources=(Source("url", f"{NLLB_CLIP}/flickr30k-200/ (captions, per language on first use)"),
-             Source("url", f"{IMAGES_URL} (images)"),
-             Source("local", "$BABELCLIP_DATA/flickr30k-200 or --root DIR", "filenames.txt, FLORES_CODE.txt, images/")),
-    prepare=_prepare,
-    present=lambda: present_at("flickr30k-200", "filenames.txt"),
+    images="1,000 Flickr30k test photos", images_licence="Flickr30k (non-commercial research use, Flickr terms)",
     aliases=("flickr30k200",),
-    clip_benchmark="flickr30k_200",
-    clip_benchmark_codes="nllb",
-    protocols=("first-caption",),
 )

@@ -50,8 +50,7 @@ def read_captions(path: Path, codes: set[str] | None = None):
     images: list[str] = []
     captions: dict[str, list[list[str]]] = {}
     known = set(xm3600_codes())
-    rows = [line for line in read_lines(path)]
-    for n, line in enumerate(rows, 1):
+    for n, line in enumerate(read_lines(path), 1):
         if not line.strip():
             continue
         try:

@@ -14,7 +14,7 @@ One caption per image and language: results are labelled ``first-caption``.
 from __future__ import annotations
 
 from ...languages import all_languages, get_language
-from .registry import RETRIEVAL, Benchmark, Inputs, Prepared, Source
+from .registry import RETRIEVAL, Benchmark, Source
 from .release import LineRelease, ReleaseFile, benchmark_root
 
 NLLB_CLIP = "https://raw.githubusercontent.com/visheratin/nllb-clip/main/data"
@@ -49,27 +49,23 @@ def present_at(name: str, index: str) -> str:
     return str(root) if (root / index).is_file() and (root / "images").is_dir() else ""
 
 
-IMAGES_URL = "https://nllb-data.com/test/xtd10/images.tar.gz"
+def nllb_clip_benchmark(name: str, index: str, images_url: str, *, title: str, images: str, images_licence: str,
+                        aliases: tuple[str, ...] = ()) -> Benchmark:
+    """The registry entry of an NLLB-CLIP caption set (``data/<name>/`` of the release)."""
+    release = nllb_clip_release(name, name, index, images_url)
+    return Benchmark(
+        name=name, title=title, tasks=(RETRIEVAL,), languages="~200 (FLORES-200 codes)", images=images,
+        licence=f"{NLLB_LICENCE}; images: {images_licence}", citation=CITATION,
+        sources=(Source("url", f"{NLLB_CLIP}/{name}/ (captions, per language on first use)"),
+                 Source("url", f"{images_url} (images)"),
+                 Source("local", f"$BABELCLIP_DATA/{name} or --root DIR", release.layout)),
+        prepare=release.prepare, present=lambda: present_at(name, index), aliases=aliases,
+        clip_benchmark=name.replace("-", "_"), clip_benchmark_codes="nllb", protocols=("first-caption",),
+    )
 
 
-def _prepare(inputs: Inputs) -> Prepared:
-    return nllb_clip_release("xtd200", "xtd200", "test_image_names.txt", IMAGES_URL).prepare(inputs)
-
-
-BENCHMARK = Benchmark(
-    name="xtd200",
+BENCHMARK = nllb_clip_benchmark(
+    "xtd200", "test_image_names.txt", "https://nllb-data.com/test/xtd10/images.tar.gz",
     title="XTD200 (XTD10 captions machine-translated into FLORES-200 languages)",
-    tasks=(RETRIEVAL,),
-    languages="~200 (FLORES-200 codes)",
-    images="1,000 MS-COCO 2014 photos (XTD10's)",
-    licence=f"{NLLB_LICENCE}; images: MS-COCO 2014 (Flickr terms of use)",
-    citation=CITATION,
-    sources=(Source("url", f"{NLLB_CLIP}/xtd200/ (captions, per language on first use)"),
-             Source("url", f"{IMAGES_URL} (images)"),
-             Source("local", "$BABELCLIP_DATA/xtd200 or --root DIR", "test_image_names.txt, FLORES_CODE.txt, images/")),
-    prepare=_prepare,
-    present=lambda: present_at("xtd200", "test_image_names.txt"),
-    clip_benchmark="xtd200",
-    clip_benchmark_codes="nllb",
-    protocols=("first-caption",),
+    images="1,000 MS-COCO 2014 photos (XTD10's)", images_licence="MS-COCO 2014 (Flickr terms of use)",
 )
