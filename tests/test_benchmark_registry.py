@@ -242,3 +242,17 @@ def test_data_imports_nothing_from_eval_or_models():
                 continue
             bad += [f"{path.name}: {n}" for n in names if n.startswith(("babelclip.eval", "babelclip.models"))]
     assert bad == []
+
+
+def test_an_unwritable_out_is_a_message_before_compute(tmp_path, tiny, monkeypatch):
+    import tempfile
+
+    caption_set(tmp_path)
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)  # as a read-only folder answers (we run as root)
+    with pytest.raises(ValueError, match=r"--out .*out: cannot write there \(Permission denied\)"):
+        run_captions(tmp_path)
+    assert tiny.create_calls == []
