@@ -256,3 +256,15 @@ def test_an_unwritable_out_is_a_message_before_compute(tmp_path, tiny, monkeypat
     with pytest.raises(ValueError, match=r"--out .*out: cannot write there \(Permission denied\)"):
         run_captions(tmp_path)
     assert tiny.create_calls == []
+
+
+def test_results_of_older_versions_are_matched_to_their_benchmark(tmp_path):
+    from babelclip.eval.outdir import check_out
+
+    (tmp_path / "results.json").write_text(json.dumps({"meta": {"model": "m", "dataset": "babel-imagenet-92"}}))
+    assert check_out(tmp_path, model="m", benchmark="babel-imagenet") == tmp_path  # a re-run: allowed
+    with pytest.raises(ValueError, match="results of m on babel-imagenet"):
+        check_out(tmp_path, model="m", benchmark="xm3600")
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="a file babelclip cannot read"):
+        check_out(tmp_path, model="m", benchmark="xm3600")

@@ -194,10 +194,11 @@ def evaluate(
 
     t0 = time.perf_counter()
     bench, name = _benchmark(dataset, captions)
+    run_name = name if bench.name == "captions" else bench.name  # the benchmark, as results record it
     formats = _formats(formats)
     model_name = model if isinstance(model, str) else model.fingerprint.name
     if out is not None:
-        out = check_out(out, model=model_name, benchmark=name, overwrite=overwrite)
+        out = check_out(out, model=model_name, benchmark=run_name, overwrite=overwrite)
     pre = None if _is_selector(languages) else requested_languages(languages, [])
     prepared = bench.prepare(Inputs(
         root=Path(root) if root is not None else None, images=Path(images) if images is not None else None,
@@ -227,14 +228,9 @@ def evaluate(
                                                common)
     if not results:
         raise _no_results(prepared, langs)
-    meta = {
-        "model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
-        **bench.meta(), "images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
-        "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed},
-        "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)},
-        **prepared.meta,
-    }
-    meta["benchmark"] = name if bench.name == "captions" else bench.name
+    meta = {"model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
+            **bench.meta(), "benchmark": run_name, **_image_meta(source, emb),
+            "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)}, **prepared.meta}
     if emb.failed or source.skipped:
         log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
                     len(emb.failed) + len(source.skipped))
@@ -244,6 +240,11 @@ def evaluate(
         write_formats(results, Path(out), formats, meta["seconds"]["total"])
         log.info("wrote %d results to %s", len(results), path)
     return results
+
+
+def _image_meta(source: Any, emb: ImageEmbeddings) -> dict[str, Any]:
+    return {"images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
+            "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed}}
 
 
 def _classify(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
