@@ -84,7 +84,9 @@ def test_a_new_benchmark_is_one_file(tmp_path, monkeypatch, tiny):
 
         def prepare(inputs):
             caps = CaptionSet("toy", ["x.png", "y.png"], {{"fr": [["un"], ["deux"]], "en": [["one"], ["two"]]}})
-            return Prepared("toy", image_folder({str(tmp_path / "imgs")!r}), [RetrievalTask(caps, ("first-caption",))],
+            half = CaptionSet("toy", ["x.png", "y.png"], {{"fr": [["un"], ["deux"]]}})
+            return Prepared("toy", image_folder({str(tmp_path / "imgs")!r}),
+                            [RetrievalTask(caps, ("first-caption",)), RetrievalTask(half, ("first-caption",), "toy/half")],
                             {{"made_by": "test"}})
 
         BENCHMARK = Benchmark("toy", "Toy", ("retrieval",), ("fr", "en"), "2 squares", "CC0-1.0", "none",
@@ -95,7 +97,7 @@ def test_a_new_benchmark_is_one_file(tmp_path, monkeypatch, tiny):
     assert "toy" in [b.name for b in all_benchmarks()]
     res = evaluate("tiny", dataset="toy", out=tmp_path / "out", cache_dir="none", language_workers=1, n_boot=0,
                    quiet=True)
-    assert sorted((r.language, r.protocol) for r in res) == [("en", "first-caption"), ("fr", "first-caption")]
+    assert sorted((r.dataset, r.language) for r in res) == [("toy", "en"), ("toy", "fr"), ("toy/half", "fr")]
     meta = json.loads((tmp_path / "out" / "results.json").read_text())["meta"]
     assert (meta["benchmark"], meta["licence"], meta["made_by"]) == ("toy", "CC0-1.0", "test")
 

@@ -225,7 +225,7 @@ def evaluate(
         for task, task_langs in plan:
             if task_langs:
                 results += _RUNNERS[task.kind](encoder, emb, task, task_langs, cache, source.classes, psets, fixed_k,
-                                               common)
+                                               {**common, "dataset": task.dataset or prepared.dataset})
     if not results:
         raise _no_results(prepared, langs)
     meta = {"model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
