@@ -222,7 +222,7 @@ def run_babelclip(codes: list[str], root: Path, ckpt: Path, cache_dir: Path, bat
     import babelclip.eval.encode as enc_mod
     from babelclip.data.labels import load_babel_imagenet, resolve_code
     from babelclip.eval.cache import EmbeddingCache
-    from babelclip.eval.images import imagenet_val
+    from babelclip.data.images import imagenet_val
     from babelclip.models.registry import create_model
 
     clock = Clock()

@@ -10,7 +10,7 @@ from PIL import Image
 
 from babelclip.eval.cache import EmbeddingCache
 from babelclip.eval.encode import encode_images, encode_texts
-from babelclip.eval.images import image_folder
+from babelclip.data.images import image_folder
 
 
 def _folder(root, n=10):

@@ -15,7 +15,7 @@ from babelclip.data import tuxpaint
 from babelclip.data.imagenet import imagenet_wnids
 from babelclip.eval.cache import EmbeddingCache
 from babelclip.eval.encode import encode_images
-from babelclip.eval.images import image_folder, imagenet_val, load_image, webdataset_shards
+from babelclip.data.images import image_folder, imagenet_val, load_image, webdataset_shards
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 

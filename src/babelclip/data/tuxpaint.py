@@ -61,7 +61,7 @@ from ..languages import UnknownLanguageError, get_language
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from ..eval.images import ImageSource
+    from .images import ImageSource
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +267,8 @@ def load_stamp_image(path: str, data: bytes) -> Image.Image:
 
 
 def tuxpaint_images(stamps: list[Stamp], skipped: dict[str, str] | None = None) -> ImageSource:
-    """The stamps as an :class:`~babelclip.eval.images.ImageSource` (ids = stamp ids)."""
-    from ..eval.images import ImageItem, ImageSource
+    """The stamps as an :class:`~babelclip.data.images.ImageSource` (ids = stamp ids)."""
+    from .images import ImageItem, ImageSource
 
     items = [ImageItem(s.id, s.image) for s in stamps]
     return ImageSource("tuxpaint", items, (), dict(skipped or {}), loader=load_stamp_image)

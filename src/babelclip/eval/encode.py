@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.images import ImageItem, ImageSource, load_image
 from .cache import EmbeddingCache
-from .images import ImageItem, ImageSource, load_image
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.base import Encoder

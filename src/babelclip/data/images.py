@@ -123,7 +123,7 @@ def image_folder(root: str | os.PathLike, name: str | None = None) -> ImageSourc
 
 
 def _wnid_index() -> dict[str, int]:
-    from ..data.imagenet import imagenet_wnids
+    from .imagenet import imagenet_wnids
 
     return {w: i for i, w in enumerate(imagenet_wnids())}
 
