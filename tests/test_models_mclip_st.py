@@ -117,9 +117,8 @@ def _published_snapshot(snap: Path, mclip_dir: Path) -> Path:
 def test_mclip_published_layout(tmp_path, mclip, mclip_dir):
     """A local copy of a hub snapshot gives the same model as babelclip's own layout."""
     snap = _published_snapshot(tmp_path / "XLM-Roberta-Tiny", mclip_dir)
-    assert (
-        split_name(str(snap))[0] == "hf"
-    )  # the registry sees config.json; hf hands it on to M-CLIP
+    # M-CLIP recognises its published layout (config.json of model_type M-CLIP) before hf is asked
+    assert split_name(str(snap))[0] == "mclip"
     with pytest.raises(ValueError, match="image_model"):
         create_model(str(snap))
     enc = create_model(str(snap), image_model=str(mclip_dir / "image"))

@@ -24,6 +24,16 @@ class WeightsNotFoundError(RuntimeError):
     """
 
 
+class OtherFamilyError(ValueError):
+    """A family's ``create`` found that the files a name resolves to belong to another family
+    (``hf:M-CLIP/...`` is an M-CLIP text encoder): the registry hands the same name and options
+    to ``family`` instead, so no family imports another."""
+
+    def __init__(self, family: str, message: str):
+        super().__init__(message)
+        self.family = family
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """Everything that changes an embedding: two models that differ here never share a cache.

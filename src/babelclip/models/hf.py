@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..languages import Language
-from .base import Fingerprint
+from .base import Fingerprint, OtherFamilyError
 from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
+from .transformers_parts import image_processor_description, pooled, read_model_type, text_max_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -55,52 +56,15 @@ ARCHITECTURES: dict[str, HFArchitecture] = {
     ),
 }
 
-#: Text towers whose learned positions start after the padding index (RoBERTa-style).
-_OFFSET_POSITION_TEXT_TYPES = {"altclip_text_model", "xlm-roberta", "roberta"}
-
 #: Files worth fetching for a transformers model (weights in safetensors or pickle form).
 _HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.bin"]
 _CONFIG_PATTERNS = ["*.json", "*.txt", "*.model"]
 
 
-def read_model_type(path: Path) -> str:
-    """``model_type`` of a local ``config.json``, with a clear error when it is missing."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        raise ValueError(
-            f"{str(path)!r} has no config.json, so it is not a transformers model directory"
-        )
-    return str(json.loads(cfg.read_text(encoding="utf-8")).get("model_type", ""))
-
-
-def text_max_length(tokenizer: Any, text_config: Any, override: int | None = None) -> int:
-    """The longest token sequence the text tower accepts.
-
-    An explicit ``override`` wins; otherwise the tokenizer's ``model_max_length`` when it is set
-    (tokenizers without one report a huge sentinel), capped by the learned position table.
-    """
-    if override is not None:
-        if override < 2:
-            raise ValueError(f"max_length must be at least 2, got {override}")
-        return int(override)
-    positions = int(text_config.max_position_embeddings)
-    if getattr(text_config, "model_type", "") in _OFFSET_POSITION_TEXT_TYPES:
-        pad = getattr(text_config, "pad_token_id", None)
-        positions -= (1 if pad is None else int(pad)) + 1
-    tok_max = int(getattr(tokenizer, "model_max_length", 0) or 0)
-    return min(tok_max, positions) if 0 < tok_max < 100_000 else positions
-
-
-def pooled(output: Any) -> torch.Tensor:
-    """transformers ≥5 returns a model output whose ``pooler_output`` is the projection; older a tensor."""
-    return output if isinstance(output, torch.Tensor) else output.pooler_output
-
-
-def image_processor_description(processor: Any) -> dict[str, Any]:
-    """Every public setting of an image processor (size, crop, resample, mean/std, ...)."""
-    d = {k: v for k, v in processor.to_dict().items() if not k.startswith("_")}
-    d["class"] = type(processor).__name__
-    return d
+def recognises(path: Path) -> bool:
+    """A local directory of this family: a transformers ``config.json`` (asked after the
+    families whose directories also hold one: sentence-transformers, M-CLIP)."""
+    return (path / "config.json").is_file()
 
 
 class HFEncoder(TorchEncoder):
@@ -211,8 +175,8 @@ def create(
 
     ``pretrained=False`` builds the architecture from its config with random weights
     (``seed``), used by tests; ``max_length`` overrides the text truncation length.
-    A config of ``model_type`` ``M-CLIP`` (a published M-CLIP text encoder) is handed to
-    :mod:`babelclip.models.mclip`.
+    A config of ``model_type`` ``M-CLIP`` (a published M-CLIP text encoder) raises
+    :class:`~babelclip.models.base.OtherFamilyError`: the registry hands it to ``mclip``.
     """
     repo, rev = split_revision(ident)
     revision = revision or rev
@@ -225,18 +189,8 @@ def create(
     )
     model_type = read_model_type(resolved.path)
     if model_type == "M-CLIP":
-        from . import mclip
-
-        # hand on the name as given, so mclip's pairing table sees the hub id (the files are cached now)
-        return mclip.create(
-            ident,
-            device=device,
-            dtype=dtype,
-            pretrained=pretrained,
-            seed=seed,
-            revision=revision,
-            **opts,
-        )
+        # the registry hands the name on as given, so mclip's pairing table sees the hub id
+        raise OtherFamilyError("mclip", f"{ident!r} is an M-CLIP text encoder (model_type 'M-CLIP')")
     if opts:
         raise TypeError(
             f"unknown options for an hf model: {', '.join(sorted(opts))}; allowed: pretrained, seed, revision, max_length"

@@ -39,9 +39,9 @@ import torch
 
 from ..languages import Language
 from .base import Encoder, Fingerprint
-from .hf import text_max_length
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
+from .transformers_parts import read_model_type, text_max_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -58,6 +58,17 @@ PAIRINGS: dict[str, str] = {
 }
 
 LOCAL_CONFIG = "mclip_config.json"
+
+
+def recognises(path: Path) -> bool:
+    """A local M-CLIP directory: babelclip's layout (``mclip_config.json``), or a copy of a
+    published snapshot (a ``config.json`` of ``model_type`` ``M-CLIP``)."""
+    if (path / LOCAL_CONFIG).is_file():
+        return True
+    try:
+        return read_model_type(path) == "M-CLIP"
+    except (ValueError, OSError):  # no config.json, or not JSON: not an M-CLIP snapshot
+        return False
 
 
 @dataclass(frozen=True)

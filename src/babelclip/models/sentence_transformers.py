@@ -27,9 +27,9 @@ import torch
 
 from ..languages import Language
 from .base import Fingerprint
-from .hf import image_processor_description
 from .hub import ResolvedWeights, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
+from .transformers_parts import image_processor_description
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 PAIRINGS: dict[str, str] = {
     "sentence-transformers/clip-ViT-B-32-multilingual-v1": "sentence-transformers/clip-ViT-B-32",
 }
+
+
+def recognises(path: Path) -> bool:
+    """A local SentenceTransformer directory: it lists its modules in ``modules.json``."""
+    return (path / "modules.json").is_file()
 
 
 def _configs_digest(path: Path) -> str:

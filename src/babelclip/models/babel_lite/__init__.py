@@ -6,6 +6,7 @@ docs/babel-lite.md for what it can and cannot do. Heavy imports happen in :func:
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -16,6 +17,13 @@ def create(ident: str = "", device: str = "cpu", dtype: str | None = None, **opt
     return _create(ident, device=device, dtype=dtype, **opts)
 
 
+def recognises(path: Path) -> bool:
+    """A saved babel-lite directory: it holds ``babel_lite.json``."""
+    from .model import CONFIG_NAME
+
+    return (path / CONFIG_NAME).is_file()
+
+
 def train_head(out_dir: str, seed: int = 0, **kwargs: Any):
     """Re-train the text head from registry data: see :mod:`.train_head`."""
     from .train_head import train_head as _train
@@ -23,4 +31,4 @@ def train_head(out_dir: str, seed: int = 0, **kwargs: Any):
     return _train(out_dir, seed=seed, **kwargs)
 
 
-__all__ = ["create", "train_head"]
+__all__ = ["create", "recognises", "train_head"]

@@ -9,7 +9,16 @@ protocol (``openclip:ARCH@TAG``, ``openclip:ARCH@/path/ckpt``, or a local direct
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from .encoder import OpenClipEncoder
 from .loader import CHECKPOINT_NAMES, CONFIG_DIR, LOCAL_CONFIG, OpenClipOptions, create
 
-__all__ = ["CHECKPOINT_NAMES", "CONFIG_DIR", "LOCAL_CONFIG", "OpenClipEncoder", "OpenClipOptions", "create"]
+
+
+def recognises(path: Path) -> bool:
+    """A local open_clip model directory: it holds ``open_clip_config.json``."""
+    return (path / LOCAL_CONFIG).is_file()
+
+
+__all__ = ["CHECKPOINT_NAMES", "CONFIG_DIR", "LOCAL_CONFIG", "OpenClipEncoder", "OpenClipOptions", "create", "recognises"]
