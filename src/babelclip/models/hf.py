@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -29,7 +29,12 @@ from ..languages import Language
 from .base import Fingerprint, OtherFamilyError
 from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
-from .transformers_parts import image_processor_description, pooled, read_model_type, text_max_length
+from .transformers_parts import (
+    TransformersTextOptions,
+    image_processor_description, pooled,
+    read_model_type,
+    text_max_length,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -160,41 +165,44 @@ def _load_parts(
     return model, tokenizer, image_processor
 
 
+@dataclass(frozen=True)
+class HFOptions(TransformersTextOptions):
+    """Options of :func:`create`: ``pretrained``, ``seed``, ``revision``, ``max_length``."""
+
+    family: ClassVar[str] = "hf"
+
+
 def create(
     ident: str,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
-    *,
-    pretrained: bool = True,
-    seed: int = 0,
-    revision: str | None = None,
-    max_length: int | None = None,
     **opts: Any,
 ) -> TorchEncoder:
-    """Load ``hf:ORG/NAME[@REV]`` or a local transformers directory.
+    """Load ``hf:ORG/NAME[@REV]`` or a local transformers directory (options: :class:`HFOptions`).
 
     ``pretrained=False`` builds the architecture from its config with random weights
     (``seed``), used by tests; ``max_length`` overrides the text truncation length.
     A config of ``model_type`` ``M-CLIP`` (a published M-CLIP text encoder) raises
-    :class:`~babelclip.models.base.OtherFamilyError`: the registry hands it to ``mclip``.
+    :class:`~babelclip.models.base.OtherFamilyError`: the registry hands it, with every option,
+    to ``mclip``.
     """
+    # the options hf knows are checked before any download; the others only once the files
+    # show that the model is hf's own (an M-CLIP name may carry M-CLIP's options)
+    options = HFOptions.from_kwargs({k: v for k, v in opts.items() if k in HFOptions.names()})
     repo, rev = split_revision(ident)
-    revision = revision or rev
+    revision = options.revision or rev
     resolved: ResolvedWeights = resolve_weights(
         repo,
         family="hf",
         revision=revision,
-        allow_patterns=_HUB_PATTERNS if pretrained else _CONFIG_PATTERNS,
-        require_weights=pretrained,
+        allow_patterns=_HUB_PATTERNS if options.pretrained else _CONFIG_PATTERNS,
+        require_weights=options.pretrained,
     )
     model_type = read_model_type(resolved.path)
     if model_type == "M-CLIP":
         # the registry hands the name on as given, so mclip's pairing table sees the hub id
         raise OtherFamilyError("mclip", f"{ident!r} is an M-CLIP text encoder (model_type 'M-CLIP')")
-    if opts:
-        raise TypeError(
-            f"unknown options for an hf model: {', '.join(sorted(opts))}; allowed: pretrained, seed, revision, max_length"
-        )
+    options = HFOptions.from_kwargs(opts)
     if model_type not in ARCHITECTURES:
         raise ValueError(
             f"{ident!r} is a transformers model of type {model_type!r}, which babelclip cannot run as an "
@@ -204,12 +212,15 @@ def create(
     from .torch_encoder import resolve_dtype
 
     model, tokenizer, image_processor = _load_parts(
-        resolved.path, arch, resolve_dtype(dtype), pretrained, seed
+        resolved.path, arch, resolve_dtype(dtype), options.pretrained, options.seed
     )
-    weights = resolved.identity if pretrained else f"random:seed={seed}:{state_dict_hash(model)}"
+    weights = (
+        resolved.identity if options.pretrained
+        else f"random:seed={options.seed}:{state_dict_hash(model)}"
+    )
     name = repo if not Path(repo).exists() else Path(repo).resolve().name
     log.info("loaded %s (%s) from %s", name, arch.model_class, resolved.path)
-    return HFEncoder(
+    encoder = HFEncoder(
         model,
         tokenizer,
         image_processor,
@@ -219,5 +230,7 @@ def create(
         files_digest=preprocess_files_digest(resolved.path),
         device=device,
         dtype=dtype,
-        max_length=max_length,
+        max_length=options.max_length,
     )
+    encoder.options = options
+    return encoder

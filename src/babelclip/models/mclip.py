@@ -33,7 +33,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -41,7 +41,7 @@ from ..languages import Language
 from .base import Encoder, Fingerprint
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
-from .transformers_parts import read_model_type, text_max_length
+from .transformers_parts import TransformersTextOptions, read_model_type, text_max_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -294,17 +294,22 @@ def _build_text(layout: MCLIPLayout, pretrained: bool, seed: int) -> tuple[MCLIP
     return tower, tokenizer
 
 
+@dataclass(frozen=True)
+class MCLIPOptions(TransformersTextOptions):
+    """Options of :func:`create`: those of ``hf`` (an ``hf:`` name may resolve to M-CLIP), and
+    the image tower to pair."""
+
+    family: ClassVar[str] = "M-CLIP"
+
+    image_model: str | None = None  # a babelclip model name or directory; default: PAIRINGS
+    image_opts: dict[str, Any] | None = None  # passed on to the image tower's create_model
+
+
 def create(
     ident: str,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
-    *,
-    pretrained: bool = True,
-    seed: int = 0,
-    revision: str | None = None,
-    image_model: str | None = None,
-    image_opts: dict[str, Any] | None = None,
-    max_length: int | None = None,
+    **opts: Any,
 ) -> Encoder:
     """Load an M-CLIP model (hub ``ORG/NAME``, a local snapshot, or babelclip's local format).
 
@@ -313,7 +318,9 @@ def create(
     """
     from .registry import create_model
 
-    layout = _layout(ident, pretrained, image_model, revision)
+    options = MCLIPOptions.from_kwargs(opts)
+    pretrained, seed = options.pretrained, options.seed
+    layout = _layout(ident, pretrained, options.image_model, options.revision)
     text, tokenizer = _build_text(layout, pretrained, seed)
     ref = layout.image_model
     if ":" not in ref and (Path(ident) / ref).is_dir():
@@ -322,14 +329,14 @@ def create(
         ref,
         device=device,
         dtype=dtype,
-        **{"pretrained": pretrained, "seed": seed, **(image_opts or {})},
+        **{"pretrained": pretrained, "seed": seed, **(options.image_opts or {})},
     )
     if not isinstance(image, TorchEncoder):
         raise TypeError(
             f"the M-CLIP image tower {ref!r} must be a torch encoder, got {type(image).__name__}"
         )
     text_weights = layout.identity if pretrained else f"random:seed={seed}:{state_dict_hash(text)}"
-    return MCLIPEncoder(
+    encoder = MCLIPEncoder(
         text,
         tokenizer,
         image,
@@ -337,5 +344,7 @@ def create(
         text_weights=text_weights,
         device=device,
         dtype=resolve_dtype(dtype),
-        max_length=max_length,
+        max_length=options.max_length,
     )
+    encoder.options = options
+    return encoder

@@ -15,6 +15,7 @@ import torch
 
 from ..languages import Language, get_language
 from .base import Fingerprint
+from .options import FamilyOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -82,6 +83,7 @@ class TorchEncoder:
 
     fingerprint: Fingerprint
     dim: int
+    options: FamilyOptions | None = None  # the family options it was created with (create_model sets them)
 
     def __init__(self, device: str | torch.device | None = "cpu", dtype: str | torch.dtype | None = None):
         self.device = resolve_device(device)

@@ -1,12 +1,23 @@
 """What the transformers-based families (``hf``, ``mclip``, ``st``) read from transformers objects
-the same way: a directory's ``model_type``, a text tower's length limit, pooled outputs, and an
-image processor's settings. Imported by those families, importing none of them.
+the same way: a directory's ``model_type``, a text tower's length limit (and the option that
+overrides it), pooled outputs, and an image processor's settings. Imported by those families,
+importing none of them.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .options import HubOptions
+
+
+@dataclass(frozen=True)
+class TransformersTextOptions(HubOptions):
+    """Options of the families whose text tower is a transformers model (hf, mclip)."""
+
+    max_length: int | None = None  # overrides the text truncation length (see text_max_length)
 
 #: Text towers whose learned positions start after the padding index (RoBERTa-style).
 _OFFSET_POSITION_TEXT_TYPES = {"altclip_text_model", "xlm-roberta", "roberta"}

@@ -11,16 +11,18 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from ...languages import Language
 from ..base import Fingerprint, hash_files
+from ..options import FamilyOptions, OptionsError
 from ..torch_encoder import TorchEncoder, dtype_name, normalize_rows
-from .head import HeadConfig, TextHead, embed_distribution, representation_dim
+from .head import REPRESENTATIONS, HeadConfig, TextHead, embed_distribution, representation_dim
 from .image_tower import ImagePreprocess, load_efficientnet_lite0
 from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
 from .weights import weights_digest
@@ -181,6 +183,25 @@ class BabelLite(TorchEncoder):
         return np.concatenate(out)
 
 
+@dataclass(frozen=True)
+class BabelLiteOptions(FamilyOptions):
+    """Options of :func:`create` (see there)."""
+
+    family: ClassVar[str] = "babel-lite"
+
+    verify: bool = True  # check the SHA-256 of the backbone weight files
+    representation: str | None = None  # "inner" or "sqrt"; None: the saved one
+    image_precision: str = "float32"  # or "int8" (CPU, float32 only)
+
+    def validate(self) -> None:
+        if self.representation is not None and self.representation not in REPRESENTATIONS:
+            raise OptionsError(f"babel-lite: unknown representation {self.representation!r}; "
+                               f"allowed: {', '.join(REPRESENTATIONS)}")
+        if self.image_precision not in IMAGE_PRECISIONS:
+            raise OptionsError(f"babel-lite: unknown image_precision {self.image_precision!r}; "
+                               f"allowed: {', '.join(IMAGE_PRECISIONS)}")
+
+
 def create(ident: str = "", device: str | torch.device | None = "cpu", dtype: str | None = None, **opts: Any) -> BabelLite:
     """``ident`` "" → the shipped model; a directory holding ``babel_lite.json`` → a saved variant.
 
@@ -193,10 +214,10 @@ def create(ident: str = "", device: str | torch.device | None = "cpu", dtype: st
     model_dir = PACKAGE_DIR if ident in ("", "default") else Path(ident)
     if not model_dir.is_dir():
         raise ValueError(f"babel-lite: {ident!r} is neither '' (the shipped model) nor a directory holding {CONFIG_NAME}")
-    allowed = {"verify", "representation", "image_precision"}
-    if set(opts) - allowed:
-        raise TypeError(f"babel-lite: unknown options {sorted(set(opts) - allowed)}; allowed: {sorted(allowed)}")
-    return BabelLite(model_dir, device=device, dtype=dtype, **opts)
+    options = BabelLiteOptions.from_kwargs(opts)
+    encoder = BabelLite(model_dir, device=device, dtype=dtype, **options.as_dict())
+    encoder.options = options
+    return encoder
 
 
-__all__ = ["BabelLite", "create", "normalize_rows"]
+__all__ = ["BabelLite", "BabelLiteOptions", "create", "normalize_rows"]

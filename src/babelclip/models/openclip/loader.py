@@ -20,14 +20,15 @@ import functools
 import json
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ..base import Fingerprint, WeightsNotFoundError, hash_files
 from ..hub import PREPROCESS_FILES, HubFiles, preprocess_files_digest
+from ..options import OptionsError, WeightsOptions
 from ..torch_encoder import dtype_name, resolve_dtype, state_dict_hash
 from .encoder import OpenClipEncoder, canonical_preprocess
 from .tokenizer import build_tokenizer, lang_token_scheme
@@ -50,33 +51,22 @@ _PREFERRED_CHECKPOINTS = (  # open_clip's order in a local directory
 
 
 @dataclass(frozen=True)
-class OpenClipOptions:
-    """Family options accepted by :func:`create` (``create_model(name, **opts)``)."""
+class OpenClipOptions(WeightsOptions):
+    """Family options accepted by :func:`create` (``create_model(name, **opts)``), besides
+    ``pretrained`` and ``seed``."""
 
-    pretrained: bool = True  # False: random weights of the architecture (offline tests)
-    seed: int = 0  # seeds the random weights when pretrained=False
+    family: ClassVar[str] = "open_clip"
+
     tokenizer: str | None = None  # local HF tokenizer dir, replaces text_cfg.hf_tokenizer_name
     hf_text_dir: str | None = None  # local HF model dir (config.json + tokenizer) of the text tower
     cache_dir: str | None = None  # Hugging Face hub cache to read (and fill) instead of the default
     trim: bool = True  # trim text batches to their longest sequence where provably equivalent
 
-    @classmethod
-    def from_opts(cls, opts: dict[str, Any]) -> OpenClipOptions:
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(opts) - allowed)
-        if unknown:
-            raise TypeError(
-                f"unknown open_clip option(s) {unknown}; allowed: {', '.join(sorted(allowed))}"
-            )
+    def validate(self) -> None:
         for key in ("tokenizer", "hf_text_dir"):
-            if opts.get(key) is not None and not Path(opts[key]).expanduser().is_dir():
-                raise ValueError(f"open_clip option {key}={opts[key]!r} must be a local directory")
-        for flag in ("pretrained", "trim"):
-            if flag in opts and not isinstance(opts[flag], bool):
-                raise TypeError(
-                    f"open_clip option {flag} must be True or False, got {opts[flag]!r}"
-                )
-        return cls(**opts)
+            value = getattr(self, key)
+            if value is not None and not Path(value).expanduser().is_dir():
+                raise OptionsError(f"open_clip option {key}={value!r} must be a local directory")
 
 
 # -- the Hugging Face hub, resolved to local files (models/hub.py) -------------------------------
@@ -269,7 +259,7 @@ def create(
     """Build an open_clip encoder from ``ARCH@TAG``, ``ARCH@/path/ckpt`` or a local directory."""
     import open_clip
 
-    options = OpenClipOptions.from_opts(opts)
+    options = OpenClipOptions.from_kwargs(opts)
     torch_dtype = resolve_dtype(dtype)
     _register_packaged_configs()
     src = _parse(ident, options.pretrained)
@@ -303,7 +293,7 @@ def create(
         ),
         dtype=dtype_name(torch_dtype),
     )
-    return OpenClipEncoder(
+    encoder = OpenClipEncoder(
         model=model,
         transform=transform,
         tokenizer=tokenizer,
@@ -313,3 +303,5 @@ def create(
         dtype=torch_dtype,
         trim=options.trim,
     )
+    encoder.options = options
+    return encoder
