@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..languages import Language
-from .base import Fingerprint, OtherFamilyError
+from .base import Fingerprint, OtherFamilyError, TextSide, TrainableText, reject_level
 from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
 from .transformers_parts import (
@@ -146,6 +146,11 @@ class HFEncoder(TorchEncoder):
     def _text_features(self, texts: list[str], lang: Language) -> torch.Tensor:
         # None of these models takes a language token: ``lang`` is validated by the caller only.
         return pooled(self.model.get_text_features(**self.tokenize(texts)))
+
+    def trainable_text(self, level: str = "output") -> TrainableText:
+        """``model.text_model`` through ``get_text_features`` (:meth:`_text_features`)."""
+        reject_level(self, level)
+        return TextSide(self, self.model.text_model, self._text_features)
 
 
 def _load_parts(

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..languages import Language
-from .base import Encoder, Fingerprint
+from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
 from .transformers_parts import TransformersTextOptions, read_model_type, text_max_length
@@ -160,6 +160,12 @@ class MCLIPEncoder(TorchEncoder):
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         return self.text(**{k: v.to(self.device) for k, v in tok.items()})
+
+    def trainable_text(self, level: str = "output") -> TrainableText:
+        """The transformer (not the linear head: it maps into the frozen CLIP space) through
+        :meth:`_text_features`."""
+        reject_level(self, level)
+        return TextSide(self, self.text.transformer, self._text_features)
 
 
 def _read_weight_files(files: list[Path]) -> dict[str, torch.Tensor]:

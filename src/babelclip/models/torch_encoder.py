@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..languages import Language, get_language
-from .base import Fingerprint
+from .base import Capabilities, Fingerprint
 from .options import FamilyOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,13 +72,15 @@ def normalize_rows(x: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy()
 
 
-class TorchEncoder:
+class TorchEncoder(Capabilities):
     """Base class of every torch-backed :class:`~babelclip.models.base.Encoder`.
 
     Subclasses set ``self.fingerprint`` and ``self.dim`` and implement
     :meth:`preprocess` (one PIL image to a CHW tensor), :meth:`_image_features` (a batch of
     preprocessed pixels to raw embeddings) and :meth:`_text_features` (texts of one language to
-    raw embeddings). Inputs arrive on ``self.device`` in ``self.dtype``.
+    raw embeddings). Inputs arrive on ``self.device`` in ``self.dtype``. Optional capabilities
+    (:class:`~babelclip.models.base.EncoderCapabilities`) start at their defaults; a family
+    overrides what it offers.
     """
 
     fingerprint: Fingerprint

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ...languages import Language
-from ..base import Fingerprint, hash_files
+from ..base import Fingerprint, TrainingDefaults, default_training, hash_files
 from ..options import FamilyOptions, OptionsError
 from ..torch_encoder import TorchEncoder, dtype_name, normalize_rows
-from .head import REPRESENTATIONS, HeadConfig, TextHead, embed_distribution, representation_dim
+from .head import REPRESENTATIONS, HeadConfig, TextHead, class_prototypes, embed_distribution, representation_dim
 from .image_tower import ImagePreprocess, load_efficientnet_lite0
 from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
+from .trainable import PooledTowerText
 from .weights import weights_digest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,7 +84,7 @@ def load_head(model_dir: Path, cfg: dict[str, Any]) -> TextHead:
     return head.eval()
 
 
-class BabelLite(TorchEncoder):
+class BabelLite(PooledTowerText, TorchEncoder):
     """EfficientNet-Lite0 + multilingual-e5-small + a trained class head (see docs/babel-lite.md).
 
     ``encode_texts`` = normalise(embed(softmax(head(mean_pool(text_tower(tokenize(texts)))))))
@@ -151,6 +152,16 @@ class BabelLite(TorchEncoder):
             outs.append(self.image_tower(x).float())
         logits = torch.cat(outs) if outs else torch.zeros(0, self.head.cfg.num_classes)
         return torch.softmax(logits / self.image_temperature, dim=-1)
+
+    # -- capabilities (models/base.py: EncoderCapabilities; trainable_text: .trainable) ----------
+    def training_defaults(self, method: str, level: str | None = None, loss: str | None = None) -> TrainingDefaults:
+        """Distil the head's class logits with KL (measured best on babel-lite, docs/training.md)."""
+        return default_training(method, level, loss, preferred_level="logits")
+
+    def class_prototypes(self) -> np.ndarray:
+        """Each ImageNet class's image-side unit vector: a text's cosine to them ranks the classes
+        as its head's logits do (what decides babel-lite's zero-shot)."""
+        return class_prototypes(self.head.cfg.num_classes, self.representation)
 
     # -- TorchEncoder hooks ---------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ...languages import Language, get_language
-from ..base import Fingerprint
+from ..base import Fingerprint, TextSide, TrainableText, reject_level
 from ..torch_encoder import TorchEncoder, normalize_rows
 from .causal_plan import DEFAULT_CONFIG, CausalTextConfig
 from .causal_tower import encode_shared_prefixes, encode_text_prefix, plain_causal_blocks, pool_positions
@@ -101,6 +101,15 @@ class OpenClipEncoder(TorchEncoder):
     def text_prefix_sharing(self) -> bool:
         """Shared token prefixes are computed once: calls should group texts that begin alike."""
         return self.share_prefixes
+
+    def trainable_text(self, level: str = "output") -> TrainableText:
+        """The text tower (an HF tower's ``model.text``, else open_clip's own ``model.transformer``)
+        through :meth:`_text_features`."""
+        from open_clip import CoCa, CustomTextCLIP
+
+        reject_level(self, level)
+        module = self.model.text if isinstance(self.model, (CustomTextCLIP, CoCa)) else self.model.transformer
+        return TextSide(self, module, self._text_features)
 
     # -- images ------------------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:
