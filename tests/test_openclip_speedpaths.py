@@ -87,6 +87,46 @@ def test_word_memo_tokenizer_equals_simple_tokenizer(simple):
     assert fast.memo  # words were memoised
 
 
+def test_decomposed_text_goes_down_the_reference_path(simple):
+    """ftfy normalises a whole text to NFC and judges it whole: "A\u0302 x" cleans to "x", so
+    word-by-word cleaning ("Â" + "x") would differ. Non-NFC texts are tokenised as a whole."""
+    fast = oc.WordMemoTokenizer.wrap(simple)
+    texts = ["A\u0302 x", "a\u0301 b\u0302", "x A\u0302", "\u0302 x", "e\u0301", "Vie\u0302\u0323t Nam"]
+    assert torch.equal(fast.ids(texts), simple(texts))
+
+
+def test_word_memo_fuzz_equals_simple_tokenizer(simple):
+    """Random Unicode — combining marks, precomposed and decomposed letters, several scripts,
+    emoji, mojibake, HTML entities, control and space characters — gives SimpleTokenizer's ids."""
+    import random
+
+    fast = oc.WordMemoTokenizer.wrap(simple)
+    rng = random.Random(1)
+    pools = [
+        "abcxyzAZ019.,!?'-()",
+        [chr(c) for c in range(0x300, 0x370)],  # combining diacritics
+        "àâãäåçèéêëìíîïñòóôõöùúûüýÿÀÂÃÄÅÇÉÊÑÖÜÆŒßĳ",  # precomposed Latin, ligatures
+        "ÃÂâ€™Å\x85Œ×²",  # mojibake pieces
+        "ạặếờựỳ",  # Vietnamese (two marks)
+        "αβγωΑΩжшщЖЯ猫犬写真한국어मकअ\u093cصورة",
+        "\U0001f415\U0001f3fd\u200d\ufe0f",  # emoji, skin tone, ZWJ, variation selector
+        ["&amp;", "&lt;", "&", "\t", "\n", "\x1c", "\x85", "\u00a0", "\u3000", "  "],
+        "ｆｕｌｌＡＢＣ１２",
+    ]
+    texts = []
+    for _ in range(1500):
+        parts = [rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 14))]
+        texts.append("".join(p if rng.random() < 0.8 else p + " " for p in parts))
+    for text in texts:  # and their decompositions
+        if rng.random() < 0.3:
+            import unicodedata
+
+            texts.append(unicodedata.normalize(rng.choice(["NFD", "NFKD"]), text))
+    got, ref = fast.ids(texts), simple(texts)
+    bad = [t for t, a, b in zip(texts, got, ref) if not torch.equal(a, b)]
+    assert not bad, f"{len(bad)} of {len(texts)} texts differ, e.g. {bad[:3]!r}"
+
+
 def test_mojibake_prefilter_never_hides_a_bad_text():
     """A text with none of ftfy's mojibake characters is never ``is_bad``; texts with them are
     still checked. Random strings over those characters, other non-ASCII letters and ASCII."""

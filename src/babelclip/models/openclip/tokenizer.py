@@ -8,6 +8,7 @@ how language tokens enter its ids (NLLB-CLIP's template, or not at all);
 from __future__ import annotations
 
 import functools
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,17 @@ def mojibake_chars() -> frozenset[str]:
     return frozenset(chars)
 
 
+@functools.cache
+def _reshaped_re() -> Any:
+    """Characters ftfy's steps other than mojibake repair turn into others (fullwidth and
+    halfwidth forms, Latin ligatures, curly quotes), from ftfy's own tables."""
+    import regex
+    from ftfy.chardata import DOUBLE_QUOTE_RE, LIGATURES, SINGLE_QUOTE_RE, WIDTH_MAP
+
+    chars = "".join(regex.escape(chr(c)) for c in sorted({*WIDTH_MAP, *LIGATURES}))
+    return regex.compile(f"[{chars}]|{SINGLE_QUOTE_RE.pattern}|{DOUBLE_QUOTE_RE.pattern}")
+
+
 class WordMemoTokenizer:
     """open_clip's ``SimpleTokenizer`` (default ``clean="lower"``), word by word with a memo.
 
@@ -82,9 +94,13 @@ class WordMemoTokenizer:
     concatenation of the ids of the text's whitespace-separated words, provided cleaning acts
     word by word. It does, except for: HTML entities (``&``), ftfy's mojibake repair
     (``ftfy.badness.is_bad``, which ftfy skips for ASCII text; it may join words, e.g. restoring
-    a lost U+00A0) and control
-    characters ftfy removes or maps that ``str.split`` treats as whitespace. Texts with any of
-    these go through ``SimpleTokenizer`` itself. Prompt sets repeat each template word for every
+    a lost U+00A0), control characters ftfy removes or maps that ``str.split`` treats as
+    whitespace, and text that is not in NFC (ftfy normalises the whole text to NFC inside its
+    fix loop and then judges it as a whole: ``"A\u0302 x"`` cleans to ``"x"`` alone). Texts with
+    any of these go through ``SimpleTokenizer`` itself. So does a text with mojibake characters
+    that ftfy's other steps reshape before judging it again (fullwidth forms, ligatures, curly
+    quotes: ``"ｆÂ \xa0"`` becomes ``"fÂ \xa0"``, whose ``"Â "`` is then restored to a no-break
+    space), or with one word that is "bad" on its own (word-by-word cleaning would repair it). Prompt sets repeat each template word for every
     label and each label word for every template, so nearly every word is a memo hit: about
     30x faster than ``SimpleTokenizer`` on Babel-ImageNet prompts, with identical ids.
     """
@@ -99,7 +115,9 @@ class WordMemoTokenizer:
         self.is_bad = is_bad
         self.mojibake_chars = mojibake_chars()
         self.unsafe = regex.compile(r"[&\x00-\x1f\x7f-\x9f]")
+        self.reshaped = _reshaped_re()
         self.memo: dict[str, list[int]] = {}
+        self.bad_words: set[str] = set()  # words ftfy would repair on their own
 
     @classmethod
     def wrap(cls, tokenizer: Any) -> WordMemoTokenizer | None:
@@ -113,17 +131,33 @@ class WordMemoTokenizer:
         )
         return cls(tokenizer) if plain else None
 
+    def _whole_text_only(self, text: str) -> bool:
+        """Whether ftfy may clean ``text`` otherwise than word by word (see the class doc)."""
+        if self.unsafe.search(text):
+            return True
+        if text.isascii():
+            return False
+        if not unicodedata.is_normalized("NFC", text):
+            return True
+        return not self.mojibake_chars.isdisjoint(text) and (
+            self.reshaped.search(text) is not None or self.is_bad(text)
+        )
+
     def _body(self, text: str) -> list[int]:
-        if self.unsafe.search(text) or (
-            not text.isascii() and not self.mojibake_chars.isdisjoint(text) and self.is_bad(text)
-        ):
+        if self._whole_text_only(text):
             return self.tok.encode(text)
         memo, out = self.memo, []
         for word in text.split():
             ids = memo.get(word)
             if ids is None:
+                if word in self.bad_words or (
+                    not word.isascii() and not self.mojibake_chars.isdisjoint(word) and self.is_bad(word)
+                ):
+                    self.bad_words.add(word)
+                    return self.tok.encode(text)
                 if len(memo) > self._MAX_MEMO:
                     memo.clear()
+                    self.bad_words.clear()
                 ids = memo[word] = self.tok.encode(word)
             out += ids
         return out
