@@ -9,7 +9,9 @@ into the CLIP embedding space; the image side is the unchanged CLIP vision tower
 encoder was distilled towards. Which tower belongs to which checkpoint is data
 (:data:`PAIRINGS`), from the model cards. Unlike the published code we L2-normalise both sides
 (done once in :class:`~babelclip.models.torch_encoder.TorchEncoder`) and truncate texts to the
-text model's length limit instead of failing on long inputs.
+text model's length limit instead of failing on long inputs. A transformers CLIP tower sees
+OpenAI CLIP's torchvision preprocessing, as the reference code pairs them
+(:mod:`~babelclip.models.clip_preprocess`; ``image_preprocess="tower"``: its own processor).
 
 Accepted names:
 
@@ -40,6 +42,7 @@ import torch
 from ..languages import Language
 from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
+from .options import OptionsError
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
 from .transformers_parts import TransformersTextOptions, read_model_type, text_max_length
 
@@ -58,6 +61,7 @@ PAIRINGS: dict[str, str] = {
 }
 
 LOCAL_CONFIG = "mclip_config.json"
+IMAGE_PREPROCESSING = ("reference", "tower")
 
 
 def recognises(path: Path) -> bool:
@@ -116,9 +120,11 @@ class MCLIPEncoder(TorchEncoder):
         device: Any,
         dtype: Any,
         max_length: int | None = None,
+        image_transform: tuple[Any, dict[str, Any]] | None = None,
     ):
         super().__init__(device, dtype)
         self.text = text.to(self.device, self.dtype).eval()
+        self.image_transform = image_transform[0] if image_transform else None
         self.tokenizer = tokenizer
         self.image = image
         self.dim = int(text.head.out_features)
@@ -137,7 +143,8 @@ class MCLIPEncoder(TorchEncoder):
                 "pooling": "mean",
                 "files": preprocess_files_digest(layout.text_dir),
             },
-            "image": json.loads(image.fingerprint.preprocess)
+            "image": image_transform[1] if image_transform
+            else json.loads(image.fingerprint.preprocess)
             if image.fingerprint.preprocess.startswith("{")
             else image.fingerprint.preprocess,
         }
@@ -150,6 +157,8 @@ class MCLIPEncoder(TorchEncoder):
         )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
+        if self.image_transform is not None:
+            return self.image_transform(image)
         return self.image.preprocess(image)
 
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -309,6 +318,27 @@ class MCLIPOptions(TransformersTextOptions):
 
     image_model: str | None = None  # a babelclip model name or directory; default: PAIRINGS
     image_opts: dict[str, Any] | None = None  # passed on to the image tower's create_model
+    # "reference": a transformers CLIP tower sees OpenAI CLIP's torchvision preprocessing, as the
+    # M-CLIP, CLIP_benchmark and Babel-ImageNet code run it (models/clip_preprocess.py);
+    # "tower": the tower's own image processor
+    image_preprocess: str = "reference"
+
+    def validate(self) -> None:
+        if self.image_preprocess not in IMAGE_PREPROCESSING:
+            raise OptionsError(f"M-CLIP option image_preprocess={self.image_preprocess!r}; "
+                               f"allowed: {', '.join(IMAGE_PREPROCESSING)}")
+
+
+def _image_transform(image: TorchEncoder, mode: str) -> tuple[Any, dict[str, Any]] | None:
+    """The reference preprocessing for a transformers CLIP tower (open_clip towers already run
+    open_clip's, the reference's own), or None: the tower's own."""
+    from .hf import HFEncoder
+
+    if mode == "reference" and isinstance(image, HFEncoder) and image.arch.model_class == "CLIPModel":
+        from .clip_preprocess import reference_transform
+
+        return reference_transform(image.image_processor)
+    return None
 
 
 def create(
@@ -351,6 +381,7 @@ def create(
         device=device,
         dtype=resolve_dtype(dtype),
         max_length=options.max_length,
+        image_transform=_image_transform(image, options.image_preprocess),
     )
     encoder.options = options
     return encoder

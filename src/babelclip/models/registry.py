@@ -60,7 +60,7 @@ FAMILIES: dict[str, Family] = {
                "open_clip_config.json"),
         Family("hf", "babelclip.models.hf", "transformers CLIPModel, SiglipModel, AltCLIPModel, ChineseCLIPModel", "hf",
                "config.json"),
-        Family("mclip", "babelclip.models.mclip", "M-CLIP: XLM-R/M-BERT text + linear head, paired CLIP vision tower", "hf",
+        Family("mclip", "babelclip.models.mclip", "M-CLIP: XLM-R/M-BERT text + linear head, paired CLIP vision tower", "mclip",
                "mclip_config.json, or config.json of model_type M-CLIP"),
         Family("st", "babelclip.models.sentence_transformers", "sentence-transformers multilingual CLIP (text model + paired image model)", "st",
                "modules.json"),
