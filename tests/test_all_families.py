@@ -52,8 +52,8 @@ def test_unit_norm_embeddings(family, kind, tmp_path):
 
 def test_babel_lite_unit_norm():
     model = create_model("babel-lite")
-    from skimage import data
     from PIL import Image
+    from skimage import data
 
     images = model.encode_images([Image.fromarray(data.chelsea()), Image.fromarray(data.coffee())])
     np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)

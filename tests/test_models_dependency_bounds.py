@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from packaging.requirements import Requirement  # noqa: E402
-from packaging.version import Version  # noqa: E402
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRRORED = ("open_clip_torch", "transformers", "sentence-transformers")

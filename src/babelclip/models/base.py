@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class Encoder(Protocol):
     fingerprint: Fingerprint
     dim: int
 
-    def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 64) -> np.ndarray: ...
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 64) -> np.ndarray: ...
 
     def encode_texts(self, texts: Sequence[str], lang: str, batch_size: int = 256) -> np.ndarray: ...
 

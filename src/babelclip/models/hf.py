@@ -31,7 +31,8 @@ from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, spli
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
 from .transformers_parts import (
     TransformersTextOptions,
-    image_processor_description, pooled,
+    image_processor_description,
+    pooled,
     read_model_type,
     text_max_length,
 )

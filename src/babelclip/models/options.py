@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, ClassVar, TypeVar
-
-T = TypeVar("T", bound="FamilyOptions")
+from typing import Any, ClassVar, Self
 
 
 class OptionsError(TypeError, ValueError):
@@ -64,7 +62,7 @@ class FamilyOptions:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_kwargs(cls: type[T], opts: Mapping[str, Any]) -> T:
+    def from_kwargs(cls, opts: Mapping[str, Any]) -> Self:
         """The options named in ``opts`` (the rest at their defaults), checked."""
         unknown = sorted(set(opts) - set(cls.names()))
         if unknown:
@@ -92,7 +90,7 @@ class FamilyOptions:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Options read back from :meth:`as_dict`'s form, through the same checks."""
         return cls.from_kwargs(dict(data))
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -92,7 +93,7 @@ class TorchEncoder(Capabilities):
         self.dtype = resolve_dtype(dtype)
 
     # -- hooks -------------------------------------------------------------------------------
-    def preprocess(self, image: "Image.Image") -> torch.Tensor:
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
         raise NotImplementedError
 
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -102,7 +103,7 @@ class TorchEncoder(Capabilities):
         raise NotImplementedError
 
     # -- public API --------------------------------------------------------------------------
-    def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 64) -> np.ndarray:
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 64) -> np.ndarray:
         """PIL images → ``(n, dim)`` unit-norm float32 array."""
         out = []
         for i in range(0, len(images), batch_size):

@@ -22,7 +22,14 @@ from ...languages import Language
 from ..base import Fingerprint, TrainingDefaults, default_training, hash_files
 from ..options import FamilyOptions, OptionsError
 from ..torch_encoder import TorchEncoder, dtype_name, normalize_rows
-from .head import REPRESENTATIONS, HeadConfig, TextHead, class_prototypes, embed_distribution, representation_dim
+from .head import (
+    REPRESENTATIONS,
+    HeadConfig,
+    TextHead,
+    class_prototypes,
+    embed_distribution,
+    representation_dim,
+)
 from .image_tower import ImagePreprocess, load_efficientnet_lite0
 from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
 from .trainable import PooledTowerText

@@ -15,7 +15,6 @@ from .encoder import OpenClipEncoder
 from .loader import CHECKPOINT_NAMES, CONFIG_DIR, LOCAL_CONFIG, OpenClipOptions, create
 
 
-
 def recognises(path: Path) -> bool:
     """A local open_clip model directory: it holds ``open_clip_config.json``."""
     return (path / LOCAL_CONFIG).is_file()

@@ -25,7 +25,12 @@ from ...languages import Language, get_language
 from ..base import Fingerprint, TextSide, TrainableText, reject_level
 from ..torch_encoder import TorchEncoder, normalize_rows
 from .causal_plan import DEFAULT_CONFIG, CausalTextConfig
-from .causal_tower import encode_shared_prefixes, encode_text_prefix, plain_causal_blocks, pool_positions
+from .causal_tower import (
+    encode_shared_prefixes,
+    encode_text_prefix,
+    plain_causal_blocks,
+    pool_positions,
+)
 from .tokenizer import WordMemoTokenizer, lang_token_scheme
 
 if TYPE_CHECKING:  # pragma: no cover
