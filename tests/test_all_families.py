@@ -52,8 +52,8 @@ def test_unit_norm_embeddings(family, kind, tmp_path):
 
 def test_babel_lite_unit_norm():
     model = create_model("babel-lite")
-    from skimage import data
     from PIL import Image
+    from skimage import data
 
     images = model.encode_images([Image.fromarray(data.chelsea()), Image.fromarray(data.coffee())])
     np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
@@ -74,3 +74,72 @@ def test_language_agnostic_declaration_matches_the_model(family, kind, tmp_path)
         assert not np.allclose(de, ja, atol=1e-4)
     else:
         assert np.array_equal(de, ja)
+
+
+TRAINABLE = {"openclip", "hf", "mclip"}  # families that declare a trainable text side
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=[f"{f}-{k}" for f, k in CASES])
+def test_capabilities_are_declared_by_the_family(family, kind, tmp_path):
+    """Every family declares EncoderCapabilities; its trainable text side, where it has one, is
+    the forward evaluation runs (normalised, the same embeddings); the others refuse clearly."""
+    import torch
+
+    from babelclip.models.base import EncoderCapabilities, TrainingDefaults, capabilities
+    from babelclip.train.text_side import trainable_text
+
+    model = _build(family, kind, tmp_path)
+    assert isinstance(model, EncoderCapabilities) and capabilities(model) is model
+    assert model.class_prototypes() is None
+    assert model.training_defaults("lora") == TrainingDefaults("output", "mse", 1e-3)
+    assert model.text_prefix_sharing is (family == "openclip" and kind == "clip")
+    if family not in TRAINABLE:
+        with pytest.raises(TypeError, match="cannot train the text side of STEncoder"):
+            trainable_text(model)
+        return
+    text = trainable_text(model)
+    towers = {"openclip": lambda m: m.model.text if kind != "clip" else m.model.transformer,
+              "hf": lambda m: m.model.text_model, "mclip": lambda m: m.text.transformer}
+    assert text.text_module() is towers[family](model)
+    with torch.no_grad():
+        got = torch.nn.functional.normalize(text.text_forward(TEXTS[:2], "de").float(), dim=-1).numpy()
+    np.testing.assert_allclose(got, model.encode_texts(TEXTS[:2], "de"), atol=1e-5)
+    with pytest.raises(ValueError, match="level='tower' needs an encoder exposing text_tower"):
+        trainable_text(model, level="tower")
+
+
+def test_an_encoder_that_declares_nothing_gets_the_defaults():
+    """An Encoder written against the protocol alone (no TorchEncoder) is asked, not probed."""
+    from babelclip.models.base import Capabilities, Fingerprint, capabilities
+
+    class Bare:
+        fingerprint = Fingerprint("bare", "bare", "w", "p")
+        dim = 2
+
+        def encode_images(self, images, batch_size=64):
+            return np.zeros((len(images), 2), np.float32)
+
+        def encode_texts(self, texts, lang, batch_size=256):
+            return np.zeros((len(texts), 2), np.float32)
+
+    caps = capabilities(Bare())
+    assert isinstance(Bare(), Encoder) and isinstance(caps, Capabilities)
+    assert caps.text_language_agnostic is False and caps.text_prefix_sharing is False
+    assert caps.class_prototypes() is None and caps.training_defaults("full").lr == 2e-5
+    with pytest.raises(TypeError, match="cannot train the text side of Bare"):
+        caps.trainable_text()
+
+
+def test_training_code_asks_the_protocol_instead_of_probing():
+    """No family names and no getattr probing where training meets the models."""
+    from pathlib import Path
+
+    import babelclip
+
+    root = Path(babelclip.__file__).parent
+    for rel in ("train/text_side.py", "train/evaluate.py", "cli/train.py"):
+        code = (root / rel).read_text(encoding="utf-8")
+        assert "getattr(" not in code, rel
+        assert not any(f'"{name}"' in code for name in ("babel-lite", "openclip", "hf", "mclip", "st")), rel
+        imports = [line for line in code.splitlines() if line.lstrip().startswith(("import ", "from "))]
+        assert not any("babel_lite" in line for line in imports), rel  # e.g. babel-lite's head in evaluate.py

@@ -86,8 +86,34 @@ def test_mclip_text_is_mean_pooled_projected_and_normalised(mclip, mclip_dir):
 def test_mclip_images_come_from_the_paired_tower(mclip, mclip_dir):
     tower = create_model(str(mclip_dir / "image"))
     ims = tiny_images()
-    np.testing.assert_allclose(mclip.encode_images(ims), tower.encode_images(ims), atol=1e-6)
+    pixels = torch.stack([mclip.preprocess(im) for im in ims])
+    np.testing.assert_allclose(mclip.encode_images(ims), tower.encode_pixels(pixels), atol=1e-6)
     assert tower.fingerprint.weights in mclip.fingerprint.weights
+    own = create_model(str(mclip_dir), image_preprocess="tower")  # the tower's own processor
+    np.testing.assert_allclose(own.encode_images(ims), tower.encode_images(ims), atol=1e-6)
+    assert own.fingerprint.key != mclip.fingerprint.key
+
+
+def test_mclip_pairs_transformers_towers_with_the_reference_preprocessing(mclip, mclip_dir):
+    """As M-CLIP's, CLIP_benchmark's and Babel-ImageNet's code: OpenAI CLIP's torchvision
+    pipeline (open_clip's, here the reference), not transformers' processor, whose centre crop
+    starts a pixel off on odd sizes."""
+    from open_clip.transform import image_transform
+    from PIL import Image
+
+    proc = create_model(str(mclip_dir / "image")).image_processor
+    size = int(proc.crop_size["height"])
+    reference = image_transform(size, is_train=False, mean=proc.image_mean, std=proc.image_std,
+                                interpolation="bicubic", resize_mode="shortest")
+    rng = np.random.default_rng(0)
+    odd = Image.fromarray(rng.integers(0, 255, (size + 7, size + 3, 3), dtype=np.uint8))
+    for im in [odd, odd.convert("L"), *tiny_images(2)]:
+        assert torch.equal(mclip.preprocess(im), reference(im))
+    own = proc(images=odd, return_tensors="pt")["pixel_values"][0]
+    assert not torch.allclose(mclip.preprocess(odd), own, atol=1e-3)  # the pairing matters here
+    assert "openai-clip" in mclip.fingerprint.preprocess
+    with pytest.raises(ValueError, match="image_preprocess='squash'; allowed: reference, tower"):
+        create_model(str(mclip_dir), image_preprocess="squash")
 
 
 def _published_snapshot(snap: Path, mclip_dir: Path) -> Path:
@@ -117,9 +143,8 @@ def _published_snapshot(snap: Path, mclip_dir: Path) -> Path:
 def test_mclip_published_layout(tmp_path, mclip, mclip_dir):
     """A local copy of a hub snapshot gives the same model as babelclip's own layout."""
     snap = _published_snapshot(tmp_path / "XLM-Roberta-Tiny", mclip_dir)
-    assert (
-        split_name(str(snap))[0] == "hf"
-    )  # the registry sees config.json; hf hands it on to M-CLIP
+    # M-CLIP recognises its published layout (config.json of model_type M-CLIP) before hf is asked
+    assert split_name(str(snap))[0] == "mclip"
     with pytest.raises(ValueError, match="image_model"):
         create_model(str(snap))
     enc = create_model(str(snap), image_model=str(mclip_dir / "image"))
@@ -184,6 +209,17 @@ def test_pairings_are_valid_model_names():
         assert family in ("hf", "openclip") and ident, (text, image)
     for text, image in sentence_transformers.PAIRINGS.items():
         assert text.startswith("sentence-transformers/") and image.count("/") == 1
+
+
+def test_zoo_lists_only_mclip_models_the_loader_reads():
+    """The legacy M-CLIP format (M-BERT-Base-ViT-B: a BERT config and an external linear head) is
+    not read: the zoo lists only published M-CLIP repos of the current format with a known tower."""
+    import babelclip
+    from babelclip.models import mclip
+
+    listed = [n.split(":", 1)[1] for n in babelclip.list_models("mclip:*")]
+    assert listed and all(name in mclip.PAIRINGS for name in listed)
+    assert "M-CLIP/M-BERT-Base-ViT-B" not in listed
 
 
 # -- sentence-transformers -----------------------------------------------------------------------

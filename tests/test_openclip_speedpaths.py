@@ -1,8 +1,8 @@
-"""The text shortcuts of babelclip.models.openclip and .causal_text against open_clip itself.
+"""The text shortcuts of babelclip.models.openclip against open_clip itself.
 
-* ``_WordMemoTokenizer.ids`` must give exactly ``SimpleTokenizer(texts)``: the reference is
-  open_clip's own tokenizer, run on the same texts.
-* ``causal_text.encode_shared_prefixes`` (trimmed batches, the last block at the pooled
+* ``tokenizer.WordMemoTokenizer.ids`` must give exactly ``SimpleTokenizer(texts)``: the reference
+  is open_clip's own tokenizer, run on the same texts.
+* ``causal_tower.encode_shared_prefixes`` (trimmed batches, the last block at the pooled
   position only, shared prefixes computed once) must give ``CLIP.encode_text`` on the full
   padded context, to float rounding, whatever grouping its cost model picks and however the
   texts are batched.
@@ -16,8 +16,9 @@ open_clip = pytest.importorskip("open_clip")
 
 from _tiny_openclip import tiny_openclip_model_dir
 
-import babelclip.models.causal_text as ct
-import babelclip.models.openclip as oc
+import babelclip.models.openclip.causal_plan as cp
+import babelclip.models.openclip.causal_tower as ct
+import babelclip.models.openclip.tokenizer as oc
 from babelclip import create_model
 
 # Prompts of several scripts as Babel-ImageNet builds them (template x label), plus the inputs
@@ -69,7 +70,7 @@ def simple():
 
 
 def test_word_memo_tokenizer_equals_simple_tokenizer(simple):
-    fast = oc._WordMemoTokenizer.wrap(simple)
+    fast = oc.WordMemoTokenizer.wrap(simple)
     assert fast is not None
     texts = MULTILINGUAL + EDGE
     ref = simple(texts)
@@ -86,6 +87,46 @@ def test_word_memo_tokenizer_equals_simple_tokenizer(simple):
     assert fast.memo  # words were memoised
 
 
+def test_decomposed_text_goes_down_the_reference_path(simple):
+    """ftfy normalises a whole text to NFC and judges it whole: "A\u0302 x" cleans to "x", so
+    word-by-word cleaning ("Â" + "x") would differ. Non-NFC texts are tokenised as a whole."""
+    fast = oc.WordMemoTokenizer.wrap(simple)
+    texts = ["A\u0302 x", "a\u0301 b\u0302", "x A\u0302", "\u0302 x", "e\u0301", "Vie\u0302\u0323t Nam"]
+    assert torch.equal(fast.ids(texts), simple(texts))
+
+
+def test_word_memo_fuzz_equals_simple_tokenizer(simple):
+    """Random Unicode — combining marks, precomposed and decomposed letters, several scripts,
+    emoji, mojibake, HTML entities, control and space characters — gives SimpleTokenizer's ids."""
+    import random
+
+    fast = oc.WordMemoTokenizer.wrap(simple)
+    rng = random.Random(1)
+    pools = [
+        "abcxyzAZ019.,!?'-()",
+        [chr(c) for c in range(0x300, 0x370)],  # combining diacritics
+        "àâãäåçèéêëìíîïñòóôõöùúûüýÿÀÂÃÄÅÇÉÊÑÖÜÆŒßĳ",  # precomposed Latin, ligatures
+        "ÃÂâ€™Å\x85Œ×²",  # mojibake pieces
+        "ạặếờựỳ",  # Vietnamese (two marks)
+        "αβγωΑΩжшщЖЯ猫犬写真한국어मकअ\u093cصورة",
+        "\U0001f415\U0001f3fd\u200d\ufe0f",  # emoji, skin tone, ZWJ, variation selector
+        ["&amp;", "&lt;", "&", "\t", "\n", "\x1c", "\x85", "\u00a0", "\u3000", "  "],
+        "ｆｕｌｌＡＢＣ１２",
+    ]
+    texts = []
+    for _ in range(1500):
+        parts = [rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 14))]
+        texts.append("".join(p if rng.random() < 0.8 else p + " " for p in parts))
+    for text in texts:  # and their decompositions
+        if rng.random() < 0.3:
+            import unicodedata
+
+            texts.append(unicodedata.normalize(rng.choice(["NFD", "NFKD"]), text))
+    got, ref = fast.ids(texts), simple(texts)
+    bad = [t for t, a, b in zip(texts, got, ref) if not torch.equal(a, b)]
+    assert not bad, f"{len(bad)} of {len(texts)} texts differ, e.g. {bad[:3]!r}"
+
+
 def test_mojibake_prefilter_never_hides_a_bad_text():
     """A text with none of ftfy's mojibake characters is never ``is_bad``; texts with them are
     still checked. Random strings over those characters, other non-ASCII letters and ASCII."""
@@ -93,7 +134,7 @@ def test_mojibake_prefilter_never_hides_a_bad_text():
 
     from ftfy.badness import is_bad
 
-    chars = oc._mojibake_chars()
+    chars = oc.mojibake_chars()
     assert {"Ã", "Â", "€", "\x85", "Œ"} <= chars and not any(c.isascii() for c in chars)
     assert "猫" not in chars and "क" not in chars  # CJK and Devanagari texts skip the regex
     rng = random.Random(0)
@@ -110,8 +151,8 @@ def test_mojibake_prefilter_never_hides_a_bad_text():
 
 
 def test_word_memo_only_wraps_the_default_simple_tokenizer():
-    assert oc._WordMemoTokenizer.wrap(open_clip.SimpleTokenizer(clean="whitespace")) is None
-    assert oc._WordMemoTokenizer.wrap(open_clip.SimpleTokenizer(reduction_mask="random")) is None
+    assert oc.WordMemoTokenizer.wrap(open_clip.SimpleTokenizer(clean="whitespace")) is None
+    assert oc.WordMemoTokenizer.wrap(open_clip.SimpleTokenizer(reduction_mask="random")) is None
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +175,10 @@ SHARING = [(0.0, 0.0, 7), (None, None, None), (1e9, 1e9, 40)]
 
 @pytest.mark.parametrize("surcharge,overhead,positions", SHARING)
 def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, surcharge, overhead, positions):
+    config = cp.CausalTextConfig()
     if surcharge is not None:
-        monkeypatch.setattr(ct, "PREFIX_SURCHARGE", surcharge)
-        monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", overhead)
+        config = cp.CausalTextConfig(positions, surcharge, overhead)
+        monkeypatch.setattr(tiny_clip, "causal", config)
     texts = _prompts()
     model = tiny_clip.model
     full = tiny_clip.tokenizer(texts)  # open_clip's ids, padded to the whole context
@@ -144,7 +186,7 @@ def test_shared_prefix_forward_equals_encode_text(tiny_clip, monkeypatch, surcha
         ref = model.encode_text(full).float()
         ids = tiny_clip.tokenize(texts, tiny_clip_lang())
         assert ids.shape[1] < full.shape[1]  # trimmed, so the comparison covers trimming too
-        got = ct.encode_shared_prefixes(model, ids, tiny_clip._pool_index(ids), batch_positions=positions)
+        got = ct.encode_shared_prefixes(model, ids, tiny_clip._pool_index(ids), config=config)
     assert got.shape == ref.shape
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
     # and through the public path: unit-norm rows of the same features
@@ -220,9 +262,9 @@ def test_plan_prefixes_is_the_optimum_of_its_cost_model(surcharge, overhead):
         mat[:, 0] = 7  # every text starts with the start token
         mat, keep = np.unique(mat, axis=0, return_index=True)  # distinct rows, sorted
         lengths = (mat >= 0).sum(axis=1)
-        plan = ct.plan_prefixes(mat, lengths, surcharge, overhead)
+        plan = cp.plan_prefixes(mat, lengths, surcharge, overhead)
         _check_plan(plan, mat, lengths)
-        lcp = ct.neighbour_overlap(mat, lengths)
+        lcp = cp.neighbour_overlap(mat, lengths)
         want = _reference_cost(lcp, lengths, surcharge, overhead)
         assert _plan_cost(plan, lengths, surcharge, overhead) == pytest.approx(want), trial
 
@@ -234,7 +276,7 @@ def test_plan_prefixes_shares_template_and_label_prefixes(tiny_clip):
     label_first = ["{} in a picture of it", "{} on a sunny day", "{}, seen from afar", "{} (drawing)"]
     texts = [f"a photo of a {lab}." for lab in labels] + [t.format(lab) for t in label_first for lab in labels]
     mat, lengths = _sorted_tokens(texts, tiny_clip)
-    plan = ct.plan_prefixes(mat, lengths, 0.05, 2)
+    plan = cp.plan_prefixes(mat, lengths, 0.05, 2)
     _check_plan(plan, mat, lengths)
     assert plan.positions < plan.total
     sizes = {int(g): int((plan.group == g).sum()) for g in np.unique(plan.group)}
@@ -243,7 +285,7 @@ def test_plan_prefixes_shares_template_and_label_prefixes(tiny_clip):
     # ... and each label's four label-first texts share sot + the label: small groups pay too
     assert sum(1 for g in sizes if sizes[g] == 4 and plan.prefix[g] >= 2) == len(labels)
     # a fixed cost larger than any saving: no groups at all
-    none = ct.plan_prefixes(mat, lengths, 0.05, 10**9)
+    none = cp.plan_prefixes(mat, lengths, 0.05, 10**9)
     assert not none.prefix.any() and none.positions == none.total
 
 
@@ -251,7 +293,7 @@ def test_plan_prefixes_never_shares_a_whole_text():
     import numpy as np
 
     mat = np.array([[1, 2, 3, -1], [1, 2, 3, 4]])  # the first text is a prefix of the second
-    plan = ct.plan_prefixes(mat, np.array([3, 4]), 0.0, 0.0)
+    plan = cp.plan_prefixes(mat, np.array([3, 4]), 0.0, 0.0)
     assert plan.prefix.max() == 2  # the shorter text keeps its pooled position outside the prefix
 
 
@@ -302,7 +344,8 @@ def test_causal_batch_path_equals_encode_text(tiny_clip):
 
 
 def test_plain_rows_run_in_trimmed_length_sorted_batches(tiny_clip, monkeypatch):
-    monkeypatch.setattr(ct, "GROUP_OVERHEAD_POSITIONS", 10**9)  # nothing shared: plain batches only
+    # nothing shared: plain batches only
+    monkeypatch.setattr(tiny_clip, "causal", cp.CausalTextConfig(group_overhead_positions=10**9))
     used = []
     real = ct.encode_causal
     monkeypatch.setattr(ct, "encode_causal", lambda m, ids, *a: used.append((ids.shape, a)) or real(m, ids, *a))
@@ -322,7 +365,7 @@ def test_batches_respect_the_position_budget_and_the_row_cap():
 
     lengths = np.array([1, 2, 2, 3, 5, 5, 9, 30, 40])
     for budget, cap in [(10, None), (10, 2), (1, None), (100, 3)]:
-        cuts = ct._batches(lengths, budget, cap)
+        cuts = cp.batches(lengths, budget, cap)
         assert cuts[0][0] == 0 and cuts[-1][1] == len(lengths)
         assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))
         for s, e in cuts:

@@ -35,6 +35,33 @@ def test_local_directory_detection(tmp_path):
     assert split_name(str(tmp_path))[0] == "openclip"
 
 
+@pytest.mark.parametrize(("files", "family"), [
+    ({"babel_lite.json": "{}", "config.json": "{}"}, "babel-lite"),
+    ({"open_clip_config.json": "{}", "config.json": "{}"}, "openclip"),
+    ({"modules.json": "[]", "config.json": "{}"}, "st"),  # a SentenceTransformer holds config.json too
+    ({"mclip_config.json": "{}"}, "mclip"),
+    ({"config.json": '{"model_type": "M-CLIP"}'}, "mclip"),  # a published M-CLIP snapshot
+    ({"config.json": '{"model_type": "clip"}'}, "hf"),
+])
+def test_each_family_recognises_its_own_directories(tmp_path, files, family):
+    """The registry asks the families in order; each family module decides what is its own."""
+    import importlib
+
+    from babelclip.models.registry import LOCAL_DIR_ORDER
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert split_name(str(tmp_path)) == (family, str(tmp_path))
+    recognising = [p for p in LOCAL_DIR_ORDER if importlib.import_module(FAMILIES[p].module).recognises(tmp_path)]
+    assert recognising[0] == family  # the first asked that says yes, as the registry picks
+
+
+def test_every_family_is_asked_about_local_directories():
+    from babelclip.models.registry import LOCAL_DIR_ORDER
+
+    assert sorted(LOCAL_DIR_ORDER) == sorted(FAMILIES)
+
+
 def test_list_models_filters_and_starts_with_default():
     names = babelclip.list_models()
     assert names[0] == babelclip.DEFAULT_MODEL

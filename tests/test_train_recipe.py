@@ -38,16 +38,18 @@ STAMP_DE = {"cat": "Katze", "dog": "Hund", "fish": "Fisch"}
 
 
 class TinyBiEncoder(TinyTextEncoder):
-    """The tiny text side with a toy image side (mean colour → fixed projection) and babel-lite's
-    prototype attributes (``head.cfg.num_classes``, ``representation``): with ``"sqrt"`` the
-    prototypes are the identity, so a text's best prototype is its head's argmax."""
-
-    representation = "sqrt"
+    """The tiny text side with a toy image side (mean colour → fixed projection) that declares
+    class prototypes as babel-lite does, in representation ``"sqrt"``: the prototypes are the
+    identity, so a text's best prototype is its head's argmax."""
 
     def __init__(self, seed: int = 0):
         super().__init__(seed=seed, out_dim=1000)  # one output per ImageNet class, as babel-lite's head
-        self.head.cfg = SimpleNamespace(num_classes=1000)
         self.proj = torch.randn(3, 1000, generator=torch.Generator().manual_seed(7))
+
+    def class_prototypes(self) -> np.ndarray:
+        from babelclip.models.babel_lite.head import class_prototypes
+
+        return class_prototypes(1000, "sqrt")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return torch.from_numpy(np.asarray(image.convert("RGB"), np.float32).mean((0, 1)) / 255)
@@ -176,9 +178,13 @@ def test_paired_change_interval():
 
 
 def test_head_prototypes_are_babel_lites_image_side():
-    fake = SimpleNamespace(head=SimpleNamespace(cfg=SimpleNamespace(num_classes=3)), representation="inner")
+    from babelclip.models.babel_lite.head import class_prototypes
+
     # "inner": a one-hot image distribution is [one-hot, text slack 0, image slack sqrt(1 - 1) = 0]
-    np.testing.assert_allclose(head_prototypes(fake), np.hstack([np.eye(3), np.zeros((3, 2))]))
+    np.testing.assert_allclose(class_prototypes(3, "inner"), np.hstack([np.eye(3), np.zeros((3, 2))]))
+    np.testing.assert_allclose(head_prototypes(TinyBiEncoder()), np.eye(1000))  # declared, not probed
+    fake = SimpleNamespace(head=SimpleNamespace(cfg=SimpleNamespace(num_classes=3)), representation="inner")
+    assert head_prototypes(fake) is None  # attributes that look like babel-lite's declare nothing
 
 
 def test_cli_prints_before_after_table(data, monkeypatch, capsys):
@@ -197,3 +203,52 @@ def test_cli_prints_before_after_table(data, monkeypatch, capsys):
     assert f"{100 * b:.1f} [" in row and f"{100 * a:.1f} [" in row and f"{100 * c:+.1f} [" in row
     assert "English CLIP class names" in out and "class prototypes" in out and "Tux Paint" in out
     assert sum(line.strip().startswith("r@1") for line in lines) == 1
+
+
+class _Captured(Exception):
+    """Raised by a stand-in train_language to hand its arguments back to the test."""
+
+
+def test_saved_babel_lite_directory_gets_babel_lites_training_defaults(tmp_path, monkeypatch):
+    """Defaults come from the model's family, not its name: a babel-lite saved under another name
+    distils the head's logits with KL at LoRA's KL rate, as `--model babel-lite` does."""
+    import shutil
+
+    from babelclip.cli import main
+    from babelclip.models.babel_lite.model import CONFIG_NAME, PACKAGE_DIR, read_config
+
+    saved = tmp_path / "my-babel-lite"
+    saved.mkdir()
+    for name in (CONFIG_NAME, read_config(PACKAGE_DIR)["head"]["file"]):
+        shutil.copy(PACKAGE_DIR / name, saved / name)
+
+    def capture(model, lang, parallel, out_dir, config, **kw):
+        raise _Captured(model, config, kw)
+
+    monkeypatch.setattr("babelclip.train.recipe.train_language", capture)
+    with pytest.raises(_Captured) as got:
+        main(["-q", "train", "--model", str(saved), "--lang", "sw", "--parallel", "cldr", "--out", str(tmp_path / "o")])
+    model, config, kw = got.value.args
+    assert model == str(saved) and kw["encoder"].fingerprint.family == "babel-lite"
+    assert (kw["level"], config.loss, config.lr) == ("logits", "kl", 3e-3)
+    # what the user names wins; the rest still follows the family
+    with pytest.raises(_Captured) as got:
+        main(["-q", "train", "--model", str(saved), "--lang", "sw", "--parallel", "cldr", "--out", str(tmp_path / "o"),
+              "--loss", "mse", "--method", "full"])
+    _, config, kw = got.value.args
+    assert (kw["level"], config.loss, config.lr) == ("logits", "mse", 2e-5)
+
+
+def test_other_families_default_to_their_output_with_mse(tmp_path, monkeypatch):
+    from babelclip.cli import main
+
+    monkeypatch.setattr("babelclip.models.registry.create_model", lambda name, **kw: TinyBiEncoder())
+
+    def capture(model, lang, parallel, out_dir, config, **kw):
+        raise _Captured(config, kw)
+
+    monkeypatch.setattr("babelclip.train.recipe.train_language", capture)
+    with pytest.raises(_Captured) as got:
+        main(["-q", "train", "--model", "tiny", "--lang", "de", "--parallel", "cldr", "--out", str(tmp_path / "o")])
+    config, kw = got.value.args
+    assert (kw["level"], config.loss, config.lr) == ("output", "mse", 1e-3)

@@ -7,8 +7,10 @@ from ._cache_flag import add_cache_dir_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..models.registry import DEFAULT_MODEL
+
     p = sub.add_parser("train", help="train a per-language adapter (or full fine-tune) by distillation")
-    p.add_argument("--model", default="babel-lite", help="model name (see `babelclip models`)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `babelclip models`)")
     p.add_argument("--lang", required=True, help="target language, any code (sw, swh_Latn, SW...)")
     p.add_argument("--parallel", nargs="+", required=True, metavar="SOURCE",
                    help="cldr (emoji names + keywords), cldr-names (names only: the best measured for babel-lite), bible, a TSV/JSONL/Tatoeba file or directory, or EN_FILE,TGT_FILE (Moses)")
@@ -26,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this much training time")
     p.add_argument("--level", choices=["output", "tower", "logits"], default=None,
                    help="what is distilled: the model's output embedding, its pooled text tower, or (babel-lite) its head's "
-                        "class logits; default: logits for babel-lite (measured best, docs/training.md), output otherwise")
+                        "class logits; default: the model family's (logits for babel-lite, measured best in docs/training.md; "
+                        "output otherwise)")
     p.add_argument("--loss", choices=["mse", "kl"], default=None,
                    help="kl: KL(teacher||student) of class distributions; default: kl with --level logits, mse otherwise")
     p.add_argument("--kl-temperature", type=float, default=1.0)
@@ -40,23 +43,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..models.base import capabilities
+    from ..models.registry import create_model
     from ..train.distill import DistillConfig, init_distributed_from_env
     from ..train.evaluate import before_after_table
     from ..train.recipe import train_language
 
     init_distributed_from_env()
-    level = args.level or ("logits" if args.model == "babel-lite" else "output")
-    loss = args.loss or ("kl" if level == "logits" else "mse")
-    lr = args.lr if args.lr is not None else (2e-5 if args.method == "full" else 3e-3 if loss == "kl" else 1e-3)
+    encoder = create_model(args.model)
+    # level, loss and learning rate the user leaves out: the model family's (a saved babel-lite
+    # directory is babel-lite too)
+    defaults = capabilities(encoder).training_defaults(args.method, level=args.level, loss=args.loss)
     config = DistillConfig(
-        method=args.method, steps=args.steps, batch_size=args.batch_size, lr=lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        method=args.method, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr if args.lr is not None else defaults.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         warmup_steps=args.warmup_steps if args.warmup_steps is not None else max(1, args.steps // 10),
-        contrastive_weight=args.contrastive_weight, temperature=args.temperature, loss=loss, kl_temperature=args.kl_temperature,
-        checkpoint_every=args.checkpoint_every,
+        contrastive_weight=args.contrastive_weight, temperature=args.temperature, loss=defaults.loss,
+        kl_temperature=args.kl_temperature, checkpoint_every=args.checkpoint_every,
         max_minutes=args.max_minutes, seed=args.seed, progress=not args.quiet,
     )
     rep = train_language(args.model, args.lang, args.parallel, args.out, config, resume=args.resume,
-                         labels_path=args.labels, level=level, tuxpaint_root=args.tuxpaint, cache_dir=args.cache)
+                         labels_path=args.labels, level=defaults.level, encoder=encoder,
+                         tuxpaint_root=args.tuxpaint, cache_dir=args.cache)
     r = rep.result
     print(f"pairs: {rep.n_pairs_read} read, {rep.leakage.n_dropped} dropped by the leakage guard; {rep.leakage.summary()}")
     print(f"steps: {r.steps_done}; loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}; trained {r.trainable_params} "

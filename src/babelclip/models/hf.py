@@ -21,14 +21,21 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..languages import Language
-from .base import Fingerprint
+from .base import Fingerprint, OtherFamilyError, TextSide, TrainableText, reject_level
 from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
+from .transformers_parts import (
+    TransformersTextOptions,
+    image_processor_description,
+    pooled,
+    read_model_type,
+    text_max_length,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -55,52 +62,15 @@ ARCHITECTURES: dict[str, HFArchitecture] = {
     ),
 }
 
-#: Text towers whose learned positions start after the padding index (RoBERTa-style).
-_OFFSET_POSITION_TEXT_TYPES = {"altclip_text_model", "xlm-roberta", "roberta"}
-
 #: Files worth fetching for a transformers model (weights in safetensors or pickle form).
 _HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.bin"]
 _CONFIG_PATTERNS = ["*.json", "*.txt", "*.model"]
 
 
-def read_model_type(path: Path) -> str:
-    """``model_type`` of a local ``config.json``, with a clear error when it is missing."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        raise ValueError(
-            f"{str(path)!r} has no config.json, so it is not a transformers model directory"
-        )
-    return str(json.loads(cfg.read_text(encoding="utf-8")).get("model_type", ""))
-
-
-def text_max_length(tokenizer: Any, text_config: Any, override: int | None = None) -> int:
-    """The longest token sequence the text tower accepts.
-
-    An explicit ``override`` wins; otherwise the tokenizer's ``model_max_length`` when it is set
-    (tokenizers without one report a huge sentinel), capped by the learned position table.
-    """
-    if override is not None:
-        if override < 2:
-            raise ValueError(f"max_length must be at least 2, got {override}")
-        return int(override)
-    positions = int(text_config.max_position_embeddings)
-    if getattr(text_config, "model_type", "") in _OFFSET_POSITION_TEXT_TYPES:
-        pad = getattr(text_config, "pad_token_id", None)
-        positions -= (1 if pad is None else int(pad)) + 1
-    tok_max = int(getattr(tokenizer, "model_max_length", 0) or 0)
-    return min(tok_max, positions) if 0 < tok_max < 100_000 else positions
-
-
-def pooled(output: Any) -> torch.Tensor:
-    """transformers ≥5 returns a model output whose ``pooler_output`` is the projection; older a tensor."""
-    return output if isinstance(output, torch.Tensor) else output.pooler_output
-
-
-def image_processor_description(processor: Any) -> dict[str, Any]:
-    """Every public setting of an image processor (size, crop, resample, mean/std, ...)."""
-    d = {k: v for k, v in processor.to_dict().items() if not k.startswith("_")}
-    d["class"] = type(processor).__name__
-    return d
+def recognises(path: Path) -> bool:
+    """A local directory of this family: a transformers ``config.json`` (asked after the
+    families whose directories also hold one: sentence-transformers, M-CLIP)."""
+    return (path / "config.json").is_file()
 
 
 class HFEncoder(TorchEncoder):
@@ -178,6 +148,11 @@ class HFEncoder(TorchEncoder):
         # None of these models takes a language token: ``lang`` is validated by the caller only.
         return pooled(self.model.get_text_features(**self.tokenize(texts)))
 
+    def trainable_text(self, level: str = "output") -> TrainableText:
+        """``model.text_model`` through ``get_text_features`` (:meth:`_text_features`)."""
+        reject_level(self, level)
+        return TextSide(self, self.model.text_model, self._text_features)
+
 
 def _load_parts(
     path: Path, arch: HFArchitecture, torch_dtype: torch.dtype, pretrained: bool, seed: int
@@ -196,51 +171,44 @@ def _load_parts(
     return model, tokenizer, image_processor
 
 
+@dataclass(frozen=True)
+class HFOptions(TransformersTextOptions):
+    """Options of :func:`create`: ``pretrained``, ``seed``, ``revision``, ``max_length``."""
+
+    family: ClassVar[str] = "hf"
+
+
 def create(
     ident: str,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
-    *,
-    pretrained: bool = True,
-    seed: int = 0,
-    revision: str | None = None,
-    max_length: int | None = None,
     **opts: Any,
 ) -> TorchEncoder:
-    """Load ``hf:ORG/NAME[@REV]`` or a local transformers directory.
+    """Load ``hf:ORG/NAME[@REV]`` or a local transformers directory (options: :class:`HFOptions`).
 
     ``pretrained=False`` builds the architecture from its config with random weights
     (``seed``), used by tests; ``max_length`` overrides the text truncation length.
-    A config of ``model_type`` ``M-CLIP`` (a published M-CLIP text encoder) is handed to
-    :mod:`babelclip.models.mclip`.
+    A config of ``model_type`` ``M-CLIP`` (a published M-CLIP text encoder) raises
+    :class:`~babelclip.models.base.OtherFamilyError`: the registry hands it, with every option,
+    to ``mclip``.
     """
+    # the options hf knows are checked before any download; the others only once the files
+    # show that the model is hf's own (an M-CLIP name may carry M-CLIP's options)
+    options = HFOptions.from_kwargs({k: v for k, v in opts.items() if k in HFOptions.names()})
     repo, rev = split_revision(ident)
-    revision = revision or rev
+    revision = options.revision or rev
     resolved: ResolvedWeights = resolve_weights(
         repo,
         family="hf",
         revision=revision,
-        allow_patterns=_HUB_PATTERNS if pretrained else _CONFIG_PATTERNS,
-        require_weights=pretrained,
+        allow_patterns=_HUB_PATTERNS if options.pretrained else _CONFIG_PATTERNS,
+        require_weights=options.pretrained,
     )
     model_type = read_model_type(resolved.path)
     if model_type == "M-CLIP":
-        from . import mclip
-
-        # hand on the name as given, so mclip's pairing table sees the hub id (the files are cached now)
-        return mclip.create(
-            ident,
-            device=device,
-            dtype=dtype,
-            pretrained=pretrained,
-            seed=seed,
-            revision=revision,
-            **opts,
-        )
-    if opts:
-        raise TypeError(
-            f"unknown options for an hf model: {', '.join(sorted(opts))}; allowed: pretrained, seed, revision, max_length"
-        )
+        # the registry hands the name on as given, so mclip's pairing table sees the hub id
+        raise OtherFamilyError("mclip", f"{ident!r} is an M-CLIP text encoder (model_type 'M-CLIP')")
+    options = HFOptions.from_kwargs(opts)
     if model_type not in ARCHITECTURES:
         raise ValueError(
             f"{ident!r} is a transformers model of type {model_type!r}, which babelclip cannot run as an "
@@ -250,12 +218,15 @@ def create(
     from .torch_encoder import resolve_dtype
 
     model, tokenizer, image_processor = _load_parts(
-        resolved.path, arch, resolve_dtype(dtype), pretrained, seed
+        resolved.path, arch, resolve_dtype(dtype), options.pretrained, options.seed
     )
-    weights = resolved.identity if pretrained else f"random:seed={seed}:{state_dict_hash(model)}"
+    weights = (
+        resolved.identity if options.pretrained
+        else f"random:seed={options.seed}:{state_dict_hash(model)}"
+    )
     name = repo if not Path(repo).exists() else Path(repo).resolve().name
     log.info("loaded %s (%s) from %s", name, arch.model_class, resolved.path)
-    return HFEncoder(
+    encoder = HFEncoder(
         model,
         tokenizer,
         image_processor,
@@ -265,5 +236,7 @@ def create(
         files_digest=preprocess_files_digest(resolved.path),
         device=device,
         dtype=dtype,
-        max_length=max_length,
+        max_length=options.max_length,
     )
+    encoder.options = options
+    return encoder

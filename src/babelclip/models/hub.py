@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..fetch import PROBE_TIMEOUT_S, hf_offline, hub_reachable, offline_reason  # noqa: F401 (re-exported)
 from .base import WeightsNotFoundError, hash_files
@@ -144,6 +145,52 @@ def _snapshot_identity(repo_id: str, path: Path) -> str:
     return f"hf:{repo_id}@{path.name}"
 
 
+def _from_cache(ident: str, kwargs: dict[str, Any], usable: Callable[[str], bool]) -> tuple[ResolvedWeights | None, str]:
+    """``ident``'s snapshot from the Hugging Face cache without any network, or why not."""
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    try:
+        cached = huggingface_hub.snapshot_download(ident, local_files_only=True, **kwargs)
+        if usable(cached):
+            log.debug("found %s in the Hugging Face cache at %s", ident, cached)
+            return ResolvedWeights(Path(cached), _snapshot_identity(ident, Path(cached)), ident), ""
+        return None, "the Hugging Face cache holds its config but no weight files"
+    except (
+        errors.LocalEntryNotFoundError,
+        FileNotFoundError,
+        errors.OfflineModeIsEnabled,
+        ValueError,
+    ):
+        return None, f"it is not in the Hugging Face cache ({hf_cache_dir()})"
+
+
+def _download(ident: str, family: str, revision: str | None, kwargs: dict[str, Any], reason_cached: str) -> str:
+    """One download attempt of ``ident``'s snapshot; every failure becomes the same clear error."""
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    try:
+        # model_info makes one request (list_repo_files would retry with back-off for ~25 s)
+        files = [
+            s.rfilename for s in huggingface_hub.model_info(ident, revision=revision).siblings or []
+        ]
+        if any(f.endswith(".safetensors") for f in files):  # the same weights twice: fetch one copy
+            kwargs = {**kwargs, "ignore_patterns": [*IGNORE_PATTERNS, "*.bin", "*.pt", "*.pth"]}
+        return huggingface_hub.snapshot_download(ident, **kwargs)
+    except errors.GatedRepoError:
+        why = "the repository is gated: accept its licence on huggingface.co and log in (`hf auth login`)"
+        raise WeightsNotFoundError(not_found_message(family, ident, why)) from None
+    except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError) as e:
+        why = f"the hub has no such repository or revision ({type(e).__name__})"
+        raise WeightsNotFoundError(not_found_message(family, ident, why)) from None
+    except Exception as e:  # network down, DNS failure, HTTP errors: all mean "not available here"
+        log.debug("hub download of %s failed", ident, exc_info=True)
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        why = f"{reason_cached} and the download failed ({first_line})"
+        raise WeightsNotFoundError(not_found_message(family, ident, why)) from None
+
+
 def resolve_weights(
     ident: str,
     *,
@@ -171,9 +218,6 @@ def resolve_weights(
             )
         )
 
-    import huggingface_hub
-    from huggingface_hub import errors
-
     kwargs = {
         "revision": revision,
         "allow_patterns": list(allow_patterns) if allow_patterns else None,
@@ -184,56 +228,15 @@ def resolve_weights(
         return not require_weights or bool(weight_files(p))
 
     # 1. the cache, no network at all
-    try:
-        cached = huggingface_hub.snapshot_download(ident, local_files_only=True, **kwargs)
-        if usable(cached):
-            log.debug("found %s in the Hugging Face cache at %s", ident, cached)
-            return ResolvedWeights(Path(cached), _snapshot_identity(ident, Path(cached)), ident)
-        reason_cached = "the Hugging Face cache holds its config but no weight files"
-    except (
-        errors.LocalEntryNotFoundError,
-        FileNotFoundError,
-        errors.OfflineModeIsEnabled,
-        ValueError,
-    ):
-        reason_cached = f"it is not in the Hugging Face cache ({hf_cache_dir()})"
-
+    cached, reason_cached = _from_cache(ident, kwargs, usable)
+    if cached is not None:
+        return cached
     # 2. offline: stop here, never touch the network
     blocked = offline_reason()
     if blocked:
         raise WeightsNotFoundError(not_found_message(family, ident, f"{reason_cached} and {blocked}"))
-
     # 3. one download attempt; every failure becomes the same clear error
-    try:
-        # model_info makes one request (list_repo_files would retry with back-off for ~25 s)
-        files = [
-            s.rfilename for s in huggingface_hub.model_info(ident, revision=revision).siblings or []
-        ]
-        if any(f.endswith(".safetensors") for f in files):  # the same weights twice: fetch one copy
-            kwargs["ignore_patterns"] = [*IGNORE_PATTERNS, "*.bin", "*.pt", "*.pth"]
-        path = huggingface_hub.snapshot_download(ident, **kwargs)
-    except errors.GatedRepoError:
-        raise WeightsNotFoundError(
-            not_found_message(
-                family,
-                ident,
-                "the repository is gated: accept its licence on huggingface.co and log in (`hf auth login`)",
-            )
-        ) from None
-    except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError) as e:
-        raise WeightsNotFoundError(
-            not_found_message(
-                family, ident, f"the hub has no such repository or revision ({type(e).__name__})"
-            )
-        ) from None
-    except Exception as e:  # network down, DNS failure, HTTP errors: all mean "not available here"
-        log.debug("hub download of %s failed", ident, exc_info=True)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsNotFoundError(
-            not_found_message(
-                family, ident, f"{reason_cached} and the download failed ({first_line})"
-            )
-        ) from None
+    path = _download(ident, family, revision, kwargs, reason_cached)
     if not usable(path):
         raise WeightsNotFoundError(
             not_found_message(family, ident, "the downloaded snapshot holds no weight files")

@@ -9,7 +9,9 @@ into the CLIP embedding space; the image side is the unchanged CLIP vision tower
 encoder was distilled towards. Which tower belongs to which checkpoint is data
 (:data:`PAIRINGS`), from the model cards. Unlike the published code we L2-normalise both sides
 (done once in :class:`~babelclip.models.torch_encoder.TorchEncoder`) and truncate texts to the
-text model's length limit instead of failing on long inputs.
+text model's length limit instead of failing on long inputs. A transformers CLIP tower sees
+OpenAI CLIP's torchvision preprocessing, as the reference code pairs them
+(:mod:`~babelclip.models.clip_preprocess`; ``image_preprocess="tower"``: its own processor).
 
 Accepted names:
 
@@ -33,15 +35,16 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..languages import Language
-from .base import Encoder, Fingerprint
-from .hf import text_max_length
+from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
+from .options import OptionsError
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
+from .transformers_parts import TransformersTextOptions, read_model_type, text_max_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -58,6 +61,18 @@ PAIRINGS: dict[str, str] = {
 }
 
 LOCAL_CONFIG = "mclip_config.json"
+IMAGE_PREPROCESSING = ("reference", "tower")
+
+
+def recognises(path: Path) -> bool:
+    """A local M-CLIP directory: babelclip's layout (``mclip_config.json``), or a copy of a
+    published snapshot (a ``config.json`` of ``model_type`` ``M-CLIP``)."""
+    if (path / LOCAL_CONFIG).is_file():
+        return True
+    try:
+        return read_model_type(path) == "M-CLIP"
+    except (ValueError, OSError):  # no config.json, or not JSON: not an M-CLIP snapshot
+        return False
 
 
 @dataclass(frozen=True)
@@ -105,9 +120,11 @@ class MCLIPEncoder(TorchEncoder):
         device: Any,
         dtype: Any,
         max_length: int | None = None,
+        image_transform: tuple[Any, dict[str, Any]] | None = None,
     ):
         super().__init__(device, dtype)
         self.text = text.to(self.device, self.dtype).eval()
+        self.image_transform = image_transform[0] if image_transform else None
         self.tokenizer = tokenizer
         self.image = image
         self.dim = int(text.head.out_features)
@@ -126,7 +143,8 @@ class MCLIPEncoder(TorchEncoder):
                 "pooling": "mean",
                 "files": preprocess_files_digest(layout.text_dir),
             },
-            "image": json.loads(image.fingerprint.preprocess)
+            "image": image_transform[1] if image_transform
+            else json.loads(image.fingerprint.preprocess)
             if image.fingerprint.preprocess.startswith("{")
             else image.fingerprint.preprocess,
         }
@@ -139,6 +157,8 @@ class MCLIPEncoder(TorchEncoder):
         )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
+        if self.image_transform is not None:
+            return self.image_transform(image)
         return self.image.preprocess(image)
 
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -149,6 +169,12 @@ class MCLIPEncoder(TorchEncoder):
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         return self.text(**{k: v.to(self.device) for k, v in tok.items()})
+
+    def trainable_text(self, level: str = "output") -> TrainableText:
+        """The transformer (not the linear head: it maps into the frozen CLIP space) through
+        :meth:`_text_features`."""
+        reject_level(self, level)
+        return TextSide(self, self.text.transformer, self._text_features)
 
 
 def _read_weight_files(files: list[Path]) -> dict[str, torch.Tensor]:
@@ -283,17 +309,43 @@ def _build_text(layout: MCLIPLayout, pretrained: bool, seed: int) -> tuple[MCLIP
     return tower, tokenizer
 
 
+@dataclass(frozen=True)
+class MCLIPOptions(TransformersTextOptions):
+    """Options of :func:`create`: those of ``hf`` (an ``hf:`` name may resolve to M-CLIP), and
+    the image tower to pair."""
+
+    family: ClassVar[str] = "M-CLIP"
+
+    image_model: str | None = None  # a babelclip model name or directory; default: PAIRINGS
+    image_opts: dict[str, Any] | None = None  # passed on to the image tower's create_model
+    # "reference": a transformers CLIP tower sees OpenAI CLIP's torchvision preprocessing, as the
+    # M-CLIP, CLIP_benchmark and Babel-ImageNet code run it (models/clip_preprocess.py);
+    # "tower": the tower's own image processor
+    image_preprocess: str = "reference"
+
+    def validate(self) -> None:
+        if self.image_preprocess not in IMAGE_PREPROCESSING:
+            raise OptionsError(f"M-CLIP option image_preprocess={self.image_preprocess!r}; "
+                               f"allowed: {', '.join(IMAGE_PREPROCESSING)}")
+
+
+def _image_transform(image: TorchEncoder, mode: str) -> tuple[Any, dict[str, Any]] | None:
+    """The reference preprocessing for a transformers CLIP tower (open_clip towers already run
+    open_clip's, the reference's own), or None: the tower's own."""
+    from .hf import HFEncoder
+
+    if mode == "reference" and isinstance(image, HFEncoder) and image.arch.model_class == "CLIPModel":
+        from .clip_preprocess import reference_transform
+
+        return reference_transform(image.image_processor)
+    return None
+
+
 def create(
     ident: str,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
-    *,
-    pretrained: bool = True,
-    seed: int = 0,
-    revision: str | None = None,
-    image_model: str | None = None,
-    image_opts: dict[str, Any] | None = None,
-    max_length: int | None = None,
+    **opts: Any,
 ) -> Encoder:
     """Load an M-CLIP model (hub ``ORG/NAME``, a local snapshot, or babelclip's local format).
 
@@ -302,7 +354,9 @@ def create(
     """
     from .registry import create_model
 
-    layout = _layout(ident, pretrained, image_model, revision)
+    options = MCLIPOptions.from_kwargs(opts)
+    pretrained, seed = options.pretrained, options.seed
+    layout = _layout(ident, pretrained, options.image_model, options.revision)
     text, tokenizer = _build_text(layout, pretrained, seed)
     ref = layout.image_model
     if ":" not in ref and (Path(ident) / ref).is_dir():
@@ -311,14 +365,14 @@ def create(
         ref,
         device=device,
         dtype=dtype,
-        **{"pretrained": pretrained, "seed": seed, **(image_opts or {})},
+        **{"pretrained": pretrained, "seed": seed, **(options.image_opts or {})},
     )
     if not isinstance(image, TorchEncoder):
         raise TypeError(
             f"the M-CLIP image tower {ref!r} must be a torch encoder, got {type(image).__name__}"
         )
     text_weights = layout.identity if pretrained else f"random:seed={seed}:{state_dict_hash(text)}"
-    return MCLIPEncoder(
+    encoder = MCLIPEncoder(
         text,
         tokenizer,
         image,
@@ -326,5 +380,8 @@ def create(
         text_weights=text_weights,
         device=device,
         dtype=resolve_dtype(dtype),
-        max_length=max_length,
+        max_length=options.max_length,
+        image_transform=_image_transform(image, options.image_preprocess),
     )
+    encoder.options = options
+    return encoder

@@ -13,12 +13,16 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from .base import Encoder
+from .base import Encoder, OtherFamilyError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "babel-lite"
 
@@ -31,10 +35,12 @@ class Family:
     module: str
     description: str
     extra: str  # the pip extra that installs its dependencies
+    local_files: str  # what its local directories hold (the module's ``recognises`` decides)
 
-    def factory(self):
+    def load(self) -> ModuleType:
+        """The family's module: ``create(ident, device, dtype, **options)`` and ``recognises(path)``."""
         try:
-            mod = importlib.import_module(self.module)
+            return importlib.import_module(self.module)
         except ImportError as e:
             if (e.name or "").startswith("babelclip"):
                 raise  # our own module is broken: not a missing extra
@@ -42,19 +48,30 @@ class Family:
                 f"model family {self.prefix!r} needs optional dependencies that are not installed "
                 f"({e}); install them with: pip install 'babelclip[{self.extra}]'"
             ) from e
-        return mod.create
+
+    def factory(self):
+        return self.load().create
 
 
 FAMILIES: dict[str, Family] = {
     f.prefix: f
     for f in [
-        Family("openclip", "babelclip.models.openclip", "open_clip architectures: ARCH@TAG or ARCH@/path/to/weights", "openclip"),
-        Family("hf", "babelclip.models.hf", "transformers CLIPModel, SiglipModel, AltCLIPModel, ChineseCLIPModel", "hf"),
-        Family("mclip", "babelclip.models.mclip", "M-CLIP: XLM-R/M-BERT text + linear head, paired CLIP vision tower", "hf"),
-        Family("st", "babelclip.models.sentence_transformers", "sentence-transformers multilingual CLIP (text model + paired image model)", "st"),
-        Family("babel-lite", "babelclip.models.babel_lite", "the embedded default: EfficientNet-Lite0 + multilingual-e5-small, offline", "lite"),
+        Family("openclip", "babelclip.models.openclip", "open_clip architectures: ARCH@TAG or ARCH@/path/to/weights", "openclip",
+               "open_clip_config.json"),
+        Family("hf", "babelclip.models.hf", "transformers CLIPModel, SiglipModel, AltCLIPModel, ChineseCLIPModel", "hf",
+               "config.json"),
+        Family("mclip", "babelclip.models.mclip", "M-CLIP: XLM-R/M-BERT text + linear head, paired CLIP vision tower", "mclip",
+               "mclip_config.json, or config.json of model_type M-CLIP"),
+        Family("st", "babelclip.models.sentence_transformers", "sentence-transformers multilingual CLIP (text model + paired image model)", "st",
+               "modules.json"),
+        Family("babel-lite", "babelclip.models.babel_lite", "the embedded default: EfficientNet-Lite0 + multilingual-e5-small, offline", "lite",
+               "babel_lite.json"),
     ]
 }
+
+#: The order in which families are asked whether a local directory is theirs: most specific
+#: first (sentence-transformers and M-CLIP directories hold a config.json too).
+LOCAL_DIR_ORDER = ("babel-lite", "openclip", "st", "mclip", "hf")
 
 
 def _zoo() -> dict[str, dict[str, Any]]:
@@ -76,29 +93,30 @@ def model_info(name: str) -> dict[str, Any]:
     return _zoo().get(name, {})
 
 
-def _detect_local_family(path: Path) -> str:
-    """Which family a local model directory belongs to, read from the files it holds."""
-    if (path / "babel_lite.json").exists():
-        return "babel-lite"
-    if (path / "open_clip_config.json").exists():
-        return "openclip"
-    if (path / "modules.json").exists():
-        return "st"
-    if (path / "mclip_config.json").exists():
-        return "mclip"
-    if (path / "config.json").exists():
-        return "hf"
+def detect_local_family(path: Path) -> str:
+    """Which family a local model directory belongs to: the first of :data:`LOCAL_DIR_ORDER`
+    whose module's ``recognises(path)`` says so."""
+    unchecked = []
+    for prefix in LOCAL_DIR_ORDER:
+        family = FAMILIES[prefix]
+        try:
+            module = family.load()
+        except ImportError:  # its extra is not installed: it cannot tell (said below if no one can)
+            unchecked.append(f"{prefix} (pip install 'babelclip[{family.extra}]')")
+            continue
+        if module.recognises(path):
+            return prefix
+    expected = ", ".join(f"{FAMILIES[p].local_files} ({p})" for p in LOCAL_DIR_ORDER)
     raise ValueError(
-        f"cannot tell which model family the directory {str(path)!r} holds: expected one of "
-        "open_clip_config.json (open_clip), config.json (transformers), modules.json "
-        "(sentence-transformers), mclip_config.json (M-CLIP) or babel_lite.json (babel-lite)"
+        f"cannot tell which model family the directory {str(path)!r} holds: expected one of {expected}"
+        + (f"; not asked, their dependencies are missing: {', '.join(unchecked)}" if unchecked else "")
     )
 
 
 def split_name(name: str) -> tuple[str, str]:
     """``"openclip:ARCH@TAG"`` → ``("openclip", "ARCH@TAG")``; a local dir → (family, path)."""
     if os.path.isdir(name):
-        return _detect_local_family(Path(name)), name
+        return detect_local_family(Path(name)), name
     if name == DEFAULT_MODEL or name.startswith(DEFAULT_MODEL + "@"):
         return "babel-lite", name.partition("@")[2]
     prefix, sep, ident = name.partition(":")
@@ -119,4 +137,10 @@ def create_model(name: str = DEFAULT_MODEL, *, device: str = "cpu", dtype: str |
     ``pretrained=False`` builds random weights, used by the offline tests).
     """
     family, ident = split_name(name)
-    return FAMILIES[family].factory()(ident, device=device, dtype=dtype, **opts)
+    try:
+        return FAMILIES[family].factory()(ident, device=device, dtype=dtype, **opts)
+    except OtherFamilyError as e:  # e.g. hf:M-CLIP/... resolves to an M-CLIP text encoder
+        if e.family == family or e.family not in FAMILIES:
+            raise
+        log.info("%s: %s; loading it as %s", name, e, e.family)
+        return FAMILIES[e.family].factory()(ident, device=device, dtype=dtype, **opts)

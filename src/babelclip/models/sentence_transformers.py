@@ -20,16 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..languages import Language
 from .base import Fingerprint
-from .hf import image_processor_description
 from .hub import ResolvedWeights, resolve_weights, split_revision
+from .options import HubOptions
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
+from .transformers_parts import image_processor_description
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 PAIRINGS: dict[str, str] = {
     "sentence-transformers/clip-ViT-B-32-multilingual-v1": "sentence-transformers/clip-ViT-B-32",
 }
+
+
+def recognises(path: Path) -> bool:
+    """A local SentenceTransformer directory: it lists its modules in ``modules.json``."""
+    return (path / "modules.json").is_file()
 
 
 def _configs_digest(path: Path) -> str:
@@ -134,15 +141,20 @@ class STEncoder(TorchEncoder):
         return self.text(feats)["sentence_embedding"]
 
 
+@dataclass(frozen=True)
+class STOptions(HubOptions):
+    """Options of :func:`create`, besides ``pretrained``, ``seed`` and ``revision``."""
+
+    family: ClassVar[str] = "sentence-transformers"
+
+    image_model: str | None = None  # the image model (name or directory); default: PAIRINGS
+
+
 def create(
     ident: str,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
-    *,
-    pretrained: bool = True,
-    seed: int = 0,
-    revision: str | None = None,
-    image_model: str | None = None,
+    **opts: Any,
 ) -> STEncoder:
     """Load ``st:ORG/NAME`` (or a local SentenceTransformer directory) with its paired image model.
 
@@ -151,6 +163,8 @@ def create(
     """
     from .torch_encoder import resolve_device
 
+    options = STOptions.from_kwargs(opts)
+    pretrained, seed, revision, image_model = options.pretrained, options.seed, options.revision, options.image_model
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     repo, _ = split_revision(ident)
     text, text_res, text_w = _load(
@@ -184,6 +198,8 @@ def create(
     }
     name = repo if not Path(repo).exists() else Path(repo).resolve().name
     weights = text_w if image is text else f"text={text_w};image={image_w}"
-    return STEncoder(
+    encoder = STEncoder(
         text, image, name=name, weights=weights, preprocess=preprocess, device=dev, dtype=dt
     )
+    encoder.options = options
+    return encoder

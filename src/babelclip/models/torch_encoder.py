@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..languages import Language, get_language
-from .base import Fingerprint
+from .base import Capabilities, Fingerprint
+from .options import FamilyOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -71,24 +73,27 @@ def normalize_rows(x: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy()
 
 
-class TorchEncoder:
+class TorchEncoder(Capabilities):
     """Base class of every torch-backed :class:`~babelclip.models.base.Encoder`.
 
     Subclasses set ``self.fingerprint`` and ``self.dim`` and implement
     :meth:`preprocess` (one PIL image to a CHW tensor), :meth:`_image_features` (a batch of
     preprocessed pixels to raw embeddings) and :meth:`_text_features` (texts of one language to
-    raw embeddings). Inputs arrive on ``self.device`` in ``self.dtype``.
+    raw embeddings). Inputs arrive on ``self.device`` in ``self.dtype``. Optional capabilities
+    (:class:`~babelclip.models.base.EncoderCapabilities`) start at their defaults; a family
+    overrides what it offers.
     """
 
     fingerprint: Fingerprint
     dim: int
+    options: FamilyOptions | None = None  # the family options it was created with (create_model sets them)
 
     def __init__(self, device: str | torch.device | None = "cpu", dtype: str | torch.dtype | None = None):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
 
     # -- hooks -------------------------------------------------------------------------------
-    def preprocess(self, image: "Image.Image") -> torch.Tensor:
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
         raise NotImplementedError
 
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -98,7 +103,7 @@ class TorchEncoder:
         raise NotImplementedError
 
     # -- public API --------------------------------------------------------------------------
-    def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 64) -> np.ndarray:
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 64) -> np.ndarray:
         """PIL images → ``(n, dim)`` unit-norm float32 array."""
         out = []
         for i in range(0, len(images), batch_size):

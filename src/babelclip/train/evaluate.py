@@ -23,7 +23,7 @@ import numpy as np
 
 from ..eval.metrics import bootstrap_ci, classification_metrics, target_ranks
 from ..languages import get_language
-from ..models.base import Encoder, l2_normalize
+from ..models.base import Encoder, capabilities, l2_normalize
 
 
 def _alignment_scores(encoder: Encoder, labelset, lang: str, reference, class_vectors: np.ndarray | None,
@@ -124,23 +124,15 @@ def before_after(before: dict[str, np.ndarray], after: dict[str, np.ndarray], *,
 
 
 def head_prototypes(encoder: Encoder) -> np.ndarray | None:
-    """babel-lite's class prototypes — each class's image-side unit vector, one row per class — or
-    ``None`` for an encoder whose text side is not a distribution over classes.
+    """The encoder's class prototypes — each class's image-side unit vector, one row per class
+    (babel-lite's) — or ``None`` for an encoder whose text side is not a distribution over classes
+    (:meth:`~babelclip.models.base.EncoderCapabilities.class_prototypes`).
 
     A text's cosine to these rows ranks the classes as its head's logits do, so label alignment
     against them measures what decides babel-lite's zero-shot (its own argmax), where alignment
     against English names measures agreement with another text.
     """
-    n_classes = getattr(getattr(getattr(encoder, "head", None), "cfg", None), "num_classes", None)
-    representation = getattr(encoder, "representation", None)
-    if n_classes is None or representation is None:
-        return None
-    import torch
-
-    from ..models.babel_lite.head import embed_distribution
-
-    with torch.no_grad():
-        return embed_distribution(torch.eye(int(n_classes)), "image", representation).float().numpy()
+    return capabilities(encoder).class_prototypes()
 
 
 def before_after_table(evaluation: dict[str, dict]) -> list[str]:

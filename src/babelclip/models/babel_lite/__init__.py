@@ -7,6 +7,7 @@ The tools that built the shipped head and int8 files live in :mod:`babelclip_too
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -17,4 +18,11 @@ def create(ident: str = "", device: str = "cpu", dtype: str | None = None, **opt
     return _create(ident, device=device, dtype=dtype, **opts)
 
 
-__all__ = ["create"]
+def recognises(path: Path) -> bool:
+    """A saved babel-lite directory: it holds ``babel_lite.json``."""
+    from .model import CONFIG_NAME
+
+    return (path / CONFIG_NAME).is_file()
+
+
+__all__ = ["create", "recognises"]

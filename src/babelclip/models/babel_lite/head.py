@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 REPRESENTATIONS = ("inner", "sqrt")
@@ -74,3 +75,9 @@ def embed_distribution(probs: torch.Tensor, side: str, representation: str = "in
 
 def representation_dim(num_classes: int, representation: str) -> int:
     return num_classes + (2 if representation == "inner" else 0)
+
+
+def class_prototypes(num_classes: int, representation: str) -> np.ndarray:
+    """The image-side unit vector of each class (a one-hot image distribution), one row per class."""
+    with torch.no_grad():
+        return embed_distribution(torch.eye(int(num_classes)), "image", representation).float().numpy()

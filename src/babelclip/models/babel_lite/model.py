@@ -11,18 +11,28 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from ...languages import Language
-from ..base import Fingerprint, hash_files
+from ..base import Fingerprint, TrainingDefaults, default_training, hash_files
+from ..options import FamilyOptions, OptionsError
 from ..torch_encoder import TorchEncoder, dtype_name, normalize_rows
-from .head import HeadConfig, TextHead, embed_distribution, representation_dim
+from .head import (
+    REPRESENTATIONS,
+    HeadConfig,
+    TextHead,
+    class_prototypes,
+    embed_distribution,
+    representation_dim,
+)
 from .image_tower import ImagePreprocess, load_efficientnet_lite0
 from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
+from .trainable import PooledTowerText
 from .weights import weights_digest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,7 +91,7 @@ def load_head(model_dir: Path, cfg: dict[str, Any]) -> TextHead:
     return head.eval()
 
 
-class BabelLite(TorchEncoder):
+class BabelLite(PooledTowerText, TorchEncoder):
     """EfficientNet-Lite0 + multilingual-e5-small + a trained class head (see docs/babel-lite.md).
 
     ``encode_texts`` = normalise(embed(softmax(head(mean_pool(text_tower(tokenize(texts)))))))
@@ -150,6 +160,16 @@ class BabelLite(TorchEncoder):
         logits = torch.cat(outs) if outs else torch.zeros(0, self.head.cfg.num_classes)
         return torch.softmax(logits / self.image_temperature, dim=-1)
 
+    # -- capabilities (models/base.py: EncoderCapabilities; trainable_text: .trainable) ----------
+    def training_defaults(self, method: str, level: str | None = None, loss: str | None = None) -> TrainingDefaults:
+        """Distil the head's class logits with KL (measured best on babel-lite, docs/training.md)."""
+        return default_training(method, level, loss, preferred_level="logits")
+
+    def class_prototypes(self) -> np.ndarray:
+        """Each ImageNet class's image-side unit vector: a text's cosine to them ranks the classes
+        as its head's logits do (what decides babel-lite's zero-shot)."""
+        return class_prototypes(self.head.cfg.num_classes, self.representation)
+
     # -- TorchEncoder hooks ---------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.image_prep(image)
@@ -181,6 +201,25 @@ class BabelLite(TorchEncoder):
         return np.concatenate(out)
 
 
+@dataclass(frozen=True)
+class BabelLiteOptions(FamilyOptions):
+    """Options of :func:`create` (see there)."""
+
+    family: ClassVar[str] = "babel-lite"
+
+    verify: bool = True  # check the SHA-256 of the backbone weight files
+    representation: str | None = None  # "inner" or "sqrt"; None: the saved one
+    image_precision: str = "float32"  # or "int8" (CPU, float32 only)
+
+    def validate(self) -> None:
+        if self.representation is not None and self.representation not in REPRESENTATIONS:
+            raise OptionsError(f"babel-lite: unknown representation {self.representation!r}; "
+                               f"allowed: {', '.join(REPRESENTATIONS)}")
+        if self.image_precision not in IMAGE_PRECISIONS:
+            raise OptionsError(f"babel-lite: unknown image_precision {self.image_precision!r}; "
+                               f"allowed: {', '.join(IMAGE_PRECISIONS)}")
+
+
 def create(ident: str = "", device: str | torch.device | None = "cpu", dtype: str | None = None, **opts: Any) -> BabelLite:
     """``ident`` "" → the shipped model; a directory holding ``babel_lite.json`` → a saved variant.
 
@@ -193,10 +232,10 @@ def create(ident: str = "", device: str | torch.device | None = "cpu", dtype: st
     model_dir = PACKAGE_DIR if ident in ("", "default") else Path(ident)
     if not model_dir.is_dir():
         raise ValueError(f"babel-lite: {ident!r} is neither '' (the shipped model) nor a directory holding {CONFIG_NAME}")
-    allowed = {"verify", "representation", "image_precision"}
-    if set(opts) - allowed:
-        raise TypeError(f"babel-lite: unknown options {sorted(set(opts) - allowed)}; allowed: {sorted(allowed)}")
-    return BabelLite(model_dir, device=device, dtype=dtype, **opts)
+    options = BabelLiteOptions.from_kwargs(opts)
+    encoder = BabelLite(model_dir, device=device, dtype=dtype, **options.as_dict())
+    encoder.options = options
+    return encoder
 
 
-__all__ = ["BabelLite", "create", "normalize_rows"]
+__all__ = ["BabelLite", "BabelLiteOptions", "create", "normalize_rows"]

@@ -12,7 +12,7 @@ make that cheap without changing the result beyond float rounding (each is teste
    products per position); query, attention output, MLP and residuals run once per text.
 3. **Shared prefixes computed once.** Texts that begin with the same tokens ("a photo of a" +
    label, or a label + the templates that start with it) have identical hidden states along that
-   prefix. Texts are sorted, a dynamic programme over their token trie (:func:`plan_prefixes`)
+   prefix. Texts are sorted, a dynamic programme over their token trie (:func:`.causal_plan.plan_prefixes`)
    picks the groups and prefix lengths that run the fewest positions, every group's prefix runs
    once (all prefixes batched together), and each text's remaining positions attend to its
    group's cached keys and values, as prefix caching does in LLM serving (cf. Hydragen,
@@ -22,7 +22,8 @@ make that cheap without changing the result beyond float rounding (each is teste
    for the row's own positions, which each block fills in place (no concatenation per block).
    Texts with identical tokens (different strings that clean to the same ids) run once.
 
-All three need open_clip's plain ``ResidualAttentionBlock`` (:func:`plain_causal_blocks`).
+All three need open_clip's plain ``ResidualAttentionBlock`` (:func:`plain_causal_blocks`); the
+planning (numpy) and the knobs (:class:`.causal_plan.CausalTextConfig`) live in :mod:`.causal_plan`.
 """
 from __future__ import annotations
 
@@ -33,12 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# Token positions per batch (texts x longest suffix): small batches stay in the CPU caches.
-BATCH_POSITIONS = 1536
-# The cost model of plan_prefixes, in token positions: a text's copy of each of its group's
-# prefix keys/values (surcharge), and a group's own row in the batched prefix pass (overhead).
-PREFIX_SURCHARGE = 0.05
-GROUP_OVERHEAD_POSITIONS = 2
+from .causal_plan import DEFAULT_CONFIG, CausalTextConfig, PrefixPlan, batches, plan_prefixes
 
 
 def plain_causal_blocks(model: torch.nn.Module) -> bool:
@@ -74,6 +70,26 @@ def project(model: torch.nn.Module, pooled: torch.Tensor) -> torch.Tensor:
     if proj is None:
         return x
     return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+
+def encode_text_prefix(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """open_clip's ``CLIP.encode_text`` on the first ``L`` positions only (L = ids.shape[1]).
+
+    With a causal mask, position ``i`` attends to positions ``<= i``; the pooled EOT position lies
+    inside the prefix, so cutting the positional embedding and the mask to ``L`` computes the same
+    features as the full context (checked against ``encode_text`` in the tests). Used where the
+    blocks are not the plain ones the faster paths re-implement.
+    """
+    from open_clip.transformer import text_global_pool
+
+    n = ids.shape[1]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(ids).to(cast) + model.positional_embedding[:n].to(cast)
+    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
+    x = text_global_pool(
+        x, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None)
+    )
+    return project(model, x)
 
 
 # -- one residual block ----------------------------------------------------------------------------
@@ -263,88 +279,7 @@ def _encode_rows(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor |
     return project(model, _last_block_pooled(blocks[-1], x, pool, keys, past_len))
 
 
-# -- grouping by shared prefixes --------------------------------------------------------------------
-@dataclass(frozen=True)
-class PrefixPlan:
-    """Which leading tokens of each row of a lexicographically sorted token matrix run once in a
-    shared prefix: ``prefix[i]`` tokens (0: none), shared by the rows of the same ``group[i]``
-    (contiguous runs; a group's id is its first row). ``positions``: token positions the plan
-    runs (before batch padding), against ``total`` without sharing."""
-
-    prefix: np.ndarray
-    group: np.ndarray
-    positions: int
-    total: int
-
-
-def neighbour_overlap(mat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Tokens row ``i`` of sorted ``mat`` shares with row ``i - 1`` (0 for the first), capped
-    one short of the shorter of the two: a shared prefix leaves each text its pooled position."""
-    lcp = np.zeros(len(mat), dtype=np.int64)
-    if len(mat) > 1:
-        lcp[1:] = np.cumprod(mat[1:] == mat[:-1], axis=1).sum(axis=1)
-        lcp[1:] = np.minimum(lcp[1:], np.minimum(lengths[1:], lengths[:-1]) - 1)
-    return np.maximum(lcp, 0)
-
-
-def plan_prefixes(mat: np.ndarray, lengths: np.ndarray, surcharge: float | None = None,
-                  overhead: float | None = None) -> PrefixPlan:
-    """The cheapest sharing of prefixes among the sorted rows of ``mat`` (token ids, -1 after
-    each pooled position; ``lengths`` = pooled position + 1), by dynamic programming over the
-    tree of LCP intervals (the branching nodes of the rows' token trie).
-
-    An interval of rows whose neighbours all share at least ``d`` tokens (``d``: its smallest
-    overlap) either runs as one group, its ``d``-token prefix once and each row's remaining
-    positions after it, for ``d + sum(len - d) + surcharge * d * rows + overhead`` positions, or
-    leaves each sub-interval (and each single row, ``len``) to choose for itself, whichever is
-    cheaper; the shallowest interval that groups wins. ``surcharge`` prices a row's copy of one
-    prefix position's keys/values, ``overhead`` a group's own row in the batched prefix pass
-    (defaults :data:`PREFIX_SURCHARGE`, :data:`GROUP_OVERHEAD_POSITIONS`). Vectorised by depth:
-    one pass per distinct overlap value, deepest first, then the decisions shallowest first.
-    """
-    surcharge = PREFIX_SURCHARGE if surcharge is None else surcharge
-    overhead = GROUP_OVERHEAD_POSITIONS if overhead is None else overhead
-    n = len(mat)
-    lengths = np.asarray(lengths, dtype=np.int64)
-    lcp = neighbour_overlap(mat, lengths)
-    child_starts, child_cost = np.arange(n), lengths.astype(np.float64)  # leaves: single rows
-    levels = []
-    for t in np.unique(lcp[lcp > 0])[::-1]:  # the intervals change only at overlaps present
-        starts = np.flatnonzero(lcp < t)
-        size = np.diff(np.append(starts, n))
-        depth = np.minimum.reduceat(np.where(lcp < t, np.iinfo(np.int64).max, lcp), starts)
-        grouped = depth + np.add.reduceat(lengths, starts) - size * depth + surcharge * depth * size + overhead
-        children = np.add.reduceat(child_cost, np.searchsorted(child_starts, starts))
-        take = (size > 1) & (grouped < children)
-        levels.append((starts, size, take, np.where(take, depth, 0)))
-        child_starts, child_cost = starts, np.where(take, grouped, children)
-    prefix = np.zeros(n, dtype=np.int64)
-    group = np.arange(n)
-    done = np.zeros(n, dtype=bool)
-    for starts, size, take, depth in reversed(levels):
-        rows = np.repeat(take, size) & ~done
-        prefix[rows] = np.repeat(depth, size)[rows]
-        group[rows] = np.repeat(starts, size)[rows]
-        done |= rows
-    later = np.zeros(n, dtype=bool)
-    later[1:] = group[1:] == group[:-1]  # every row of a group but its first reuses the prefix
-    return PrefixPlan(prefix, group, int(lengths.sum() - prefix[later].sum()), int(lengths.sum()))
-
-
-def _batches(lengths: np.ndarray, budget: int, max_rows: int | None = None) -> list[tuple[int, int]]:
-    """Consecutive slices of ascending ``lengths`` with ``rows * longest <= budget`` (>= 1 row),
-    and at most ``max_rows`` rows."""
-    out, s, n = [], 0, len(lengths)
-    cap = max_rows or n
-    while s < n:
-        e = min(n, s + max(1, min(cap, budget // int(lengths[s]))))
-        while e - s > 1 and (e - s) * int(lengths[e - 1]) > budget:
-            e = s + max(1, budget // int(lengths[e - 1]))
-        out.append((s, e))
-        s = e
-    return out
-
-
+# -- running a plan ---------------------------------------------------------------------------------
 def _prefix_pass(model: torch.nn.Module, tokens: np.ndarray, plen: np.ndarray, budget: int,
                  max_rows: int | None) -> tuple[torch.Tensor, np.ndarray]:
     """Every block's keys/values along each group's prefix ``tokens[g, :plen[g]]``, batched.
@@ -359,7 +294,7 @@ def _prefix_pass(model: torch.nn.Module, tokens: np.ndarray, plen: np.ndarray, b
     offset = np.empty(len(plen), dtype=np.int64)
     offset[order] = np.cumsum(plen[order]) - plen[order]
     parts: list[torch.Tensor] = []
-    for s, e in _batches(plen[order], budget, max_rows):
+    for s, e in batches(plen[order], budget, max_rows):
         rows = order[s:e]
         width = int(plen[rows[-1]])
         ids = torch.from_numpy(np.ascontiguousarray(tokens[rows, :width])).to(dev)
@@ -380,11 +315,11 @@ def _prefix_pass(model: torch.nn.Module, tokens: np.ndarray, plen: np.ndarray, b
 
 
 def encode_shared_prefixes(model: torch.nn.Module, ids: torch.Tensor, pool: torch.Tensor,
-                           batch_size: int | None = None, batch_positions: int | None = None) -> torch.Tensor:
+                           batch_size: int | None = None, config: CausalTextConfig = DEFAULT_CONFIG) -> torch.Tensor:
     """``CLIP.encode_text(ids)`` for many texts, with equivalences 1-3 (see the module doc).
-    Batches hold at most ``batch_size`` texts and ``batch_positions`` token positions (default
-    :data:`BATCH_POSITIONS`)."""
-    budget = batch_positions or BATCH_POSITIONS
+    Batches hold at most ``batch_size`` texts and ``config.batch_positions`` token positions;
+    ``config`` also prices the sharing of prefixes (:func:`.causal_plan.plan_prefixes`)."""
+    budget = config.batch_positions
     ids_np, pool_np = ids.cpu().numpy(), pool.cpu().numpy()
     n = len(ids_np)
     if n == 0:
@@ -397,7 +332,8 @@ def encode_shared_prefixes(model: torch.nn.Module, ids: torch.Tensor, pool: torc
     distinct[1:] = (mat[1:] != mat[:-1]).any(axis=1)  # identical ids (texts that clean alike) run once
     copy_of = np.cumsum(distinct) - 1
     mat, lengths = mat[distinct], lengths[distinct]
-    feats = _encode_planned(model, np.maximum(mat, 0), lengths, plan_prefixes(mat, lengths), budget, batch_size)
+    feats = _encode_planned(model, np.maximum(mat, 0), lengths, plan_prefixes(mat, lengths, config.prefix_surcharge, config.group_overhead_positions), budget,
+                            batch_size)
     out = feats.new_empty(n, feats.shape[1])
     out[torch.from_numpy(order).to(feats.device)] = feats[torch.from_numpy(copy_of).to(feats.device)]
     return out
@@ -418,7 +354,7 @@ def _encode_planned(model: torch.nn.Module, tok: np.ndarray, lengths: np.ndarray
     own = lengths - prefix
     order = np.lexsort((prefix, own))  # by suffix length, then prefix length: little padding
     out: torch.Tensor | None = None
-    for s, e in _batches(own[order], budget, max_rows):
+    for s, e in batches(own[order], budget, max_rows):
         rows = order[s:e]
         p, width = prefix[rows], int(own[rows[-1]])
         cols = np.minimum(p[:, None] + np.arange(width), tok.shape[1] - 1)

@@ -1,0 +1,194 @@
+"""An open_clip model behind the :class:`~babelclip.models.base.Encoder` protocol.
+
+Language tokens: NLLB-CLIP (Visheratin, 2023, arXiv:2309.01859) tags each text with its
+source-language token (``zho_Hans``, ``nob_Latn``). open_clip's ``HFTokenizer.set_language``
+mutates the tokenizer; here the ids are assembled per call (prefix/suffix tokens of the
+language of *that* call around the untagged body), so no state is shared between calls.
+
+Batch trimming: text batches are cut to their longest sequence only where that is provably the
+same computation — causal CLIP text towers pooled at the EOT token (positions after it cannot
+influence it), and Hugging Face towers, which mask padding and pool over unmasked tokens only.
+Bidirectional towers pooled at a fixed position (SigLIP's ``pool_type="last"``) keep the full
+context length. Causal towers of open_clip's plain blocks take the prefix-sharing path of
+:mod:`.causal_tower`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ...languages import Language, get_language
+from ..base import Fingerprint, TextSide, TrainableText, reject_level
+from ..torch_encoder import TorchEncoder, normalize_rows
+from .causal_plan import DEFAULT_CONFIG, CausalTextConfig
+from .causal_tower import (
+    encode_shared_prefixes,
+    encode_text_prefix,
+    plain_causal_blocks,
+    pool_positions,
+)
+from .tokenizer import WordMemoTokenizer, lang_token_scheme
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+
+def canonical_preprocess(model: torch.nn.Module, tok_kind: str, ctx: int, lang_scheme: str) -> str:
+    """The fingerprint's ``preprocess``: image settings, tokenizer identity, context, language tokens."""
+    pp = dict(getattr(model.visual, "preprocess_cfg", {}))
+    pp = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in sorted(pp.items())}
+    return json.dumps(
+        {"image": pp, "tokenizer": tok_kind, "context_length": ctx, "lang_token": lang_scheme},
+        sort_keys=True,
+    )
+
+
+def _clip_trim_safe(model: torch.nn.Module) -> bool:
+    """Native CLIP text tower with a causal mask pooled at EOT: tokens after it are inert."""
+    from open_clip import CLIP
+
+    return (
+        type(model).encode_text is CLIP.encode_text
+        and getattr(model, "attn_mask", None) is not None
+        and getattr(model, "text_pool_type", "") in ("argmax", "eos")
+    )
+
+
+def _hf_trim_safe(model: torch.nn.Module) -> bool:
+    """HF text tower: padding is masked, and the pooler reads unmasked positions only."""
+    from open_clip.hf_model import ClsLastHiddenStatePooler, ClsPooler, HFTextEncoder, MeanPooler
+
+    text = getattr(model, "text", None)
+    return isinstance(text, HFTextEncoder) and isinstance(
+        text.pooler, (MeanPooler, ClsPooler, ClsLastHiddenStatePooler)
+    )
+
+
+class OpenClipEncoder(TorchEncoder):
+    """An open_clip CLIP/SigLIP model; texts tokenised per call with that call's language."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        transform: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Any,
+        fingerprint: Fingerprint,
+        dim: int,
+        device: str | torch.device | None,
+        dtype: str | torch.dtype | None,
+        trim: bool = True,
+        causal: CausalTextConfig = DEFAULT_CONFIG,
+    ):
+        super().__init__(device, dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint
+        self.dim = dim
+        self.context_length = int(tokenizer.context_length)
+        hf = getattr(tokenizer, "tokenizer", None)
+        self._hf = (
+            hf if getattr(tokenizer, "tokenizer_mode", None) == "" else None
+        )  # standard HFTokenizer
+        self.uses_language_token = lang_token_scheme(tokenizer) != "none"
+        self.text_language_agnostic = not self.uses_language_token  # NLLB-CLIP: per language
+        self.trim_clip = trim and _clip_trim_safe(model)
+        self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
+        self._fast = WordMemoTokenizer.wrap(tokenizer)
+        self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
+        self.causal = causal  # the knobs of the prefix-sharing path
+
+    @property
+    def text_prefix_sharing(self) -> bool:
+        """Shared token prefixes are computed once: calls should group texts that begin alike."""
+        return self.share_prefixes
+
+    def trainable_text(self, level: str = "output") -> TrainableText:
+        """The text tower (an HF tower's ``model.text``, else open_clip's own ``model.transformer``)
+        through :meth:`_text_features`."""
+        from open_clip import CoCa, CustomTextCLIP
+
+        reject_level(self, level)
+        module = self.model.text if isinstance(self.model, (CustomTextCLIP, CoCa)) else self.model.transformer
+        return TextSide(self, module, self._text_features)
+
+    # -- images ------------------------------------------------------------------------------
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return self.transform(image)
+
+    def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+    # -- texts -------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str], lang: Language) -> torch.Tensor:
+        """Token ids exactly as the text tower receives them for these texts in ``lang``."""
+        if self._hf is None:
+            ids = self._fast.ids(list(texts)) if self._fast else self.tokenizer(list(texts))
+        else:
+            ids = self._hf_ids(list(texts), lang)
+        if self.trim_clip and ids.shape[0]:
+            ids = ids[:, : int(self._pool_index(ids).max()) + 1]
+        return ids
+
+    def _lang_special_tokens(self, lang: Language) -> tuple[list[int], list[int]]:
+        """NLLB's source-language template for ``lang``: ([lang], [eos]), or legacy ([], [eos, lang])."""
+        hf = self._hf
+        if not lang.nllb:
+            raise ValueError(
+                f"language {lang.tag} ({lang.name}) has no NLLB code in the language table, and "
+                f"{self.fingerprint.name} needs an NLLB source-language token for every text"
+            )
+        lang_id = hf.convert_tokens_to_ids(lang.nllb)
+        if lang_id is None or lang_id == hf.unk_token_id:
+            raise ValueError(
+                f"the tokenizer of {self.fingerprint.name} has no token for NLLB code {lang.nllb!r} ({lang.name})"
+            )
+        if getattr(hf, "legacy_behaviour", False):
+            return [], [hf.eos_token_id, lang_id]
+        return [lang_id], [hf.eos_token_id]
+
+    def _hf_ids(self, texts: list[str], lang: Language) -> torch.Tensor:
+        hf, ctx = self._hf, self.context_length
+        cleaned = [self.tokenizer.clean_fn(t) for t in texts]
+        if self.uses_language_token:
+            prefix, suffix = self._lang_special_tokens(lang)
+            body = hf(cleaned, add_special_tokens=False)["input_ids"]
+            seqs = [prefix + b[: ctx - len(prefix) - len(suffix)] + suffix for b in body]
+        else:
+            seqs = hf(cleaned, truncation=True, max_length=ctx)["input_ids"]
+        length = max((len(s) for s in seqs), default=0) if self.trim_hf else ctx
+        ids = torch.full((len(seqs), length), hf.pad_token_id, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        if self.tokenizer.strip_sep_token:
+            ids = torch.where(ids == hf.sep_token_id, torch.zeros_like(ids), ids)
+        return ids
+
+    def _pool_index(self, ids: torch.Tensor) -> torch.Tensor:
+        return pool_positions(self.model, ids)
+
+    def encode_texts(self, texts: Sequence[str], lang: str, batch_size: int = 256) -> np.ndarray:
+        """As :meth:`TorchEncoder.encode_texts`; with the prefix-sharing path (see
+        :func:`.causal_tower.encode_shared_prefixes`) all ``texts`` go to it in one call (it
+        bounds its own memory, ``batch_size`` caps its batches), so more texts share more prefixes."""
+        if not self.share_prefixes or isinstance(texts, str) or not len(texts):
+            return super().encode_texts(texts, lang, batch_size=batch_size)
+        with torch.inference_mode():
+            return normalize_rows(self._shared_prefix_features(list(texts), get_language(lang), batch_size))
+
+    def _shared_prefix_features(self, texts: list[str], lang: Language, batch_size: int | None) -> torch.Tensor:
+        ids = self.tokenize(texts, lang).to(self.device)
+        return encode_shared_prefixes(self.model, ids, self._pool_index(ids), batch_size=batch_size,
+                                      config=self.causal)
+
+    def _text_features(self, texts: list[str], lang: Language) -> torch.Tensor:
+        if self.share_prefixes:
+            return self._shared_prefix_features(texts, lang, None)
+        ids = self.tokenize(texts, lang).to(self.device)
+        if self.trim_clip:
+            return encode_text_prefix(self.model, ids)
+        return self.model.encode_text(ids)
