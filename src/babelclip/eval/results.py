@@ -7,10 +7,10 @@ installed) for analysis and reports.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -47,15 +47,42 @@ class Result:
 
 
 def save_results(results: Iterable[Result], path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
-    """Write results atomically (temp file + rename), so a killed run never leaves half a file."""
+    """Write results atomically (temp file + rename), so a killed run never leaves half a file.
+
+    The file gets the permissions of any new file (``0666`` less the umask, typically ``0644``);
+    a failed write (a full disk) removes its temporary file. A string that is not valid Unicode
+    (a lone surrogate from a file name that is not UTF-8) is written as a JSON ``\\uXXXX`` escape.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"schema": SCHEMA, "meta": meta or {}, "results": [asdict(r) for r in results]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: json.dump(doc, f, ensure_ascii=False, indent=1))
     return path
+
+
+def write_atomic(path: Path, write: Any, *, newline: str | None = None) -> None:
+    """Call ``write(f)`` on a new text file beside ``path``, then rename it to ``path``.
+
+    The temporary file is made with mode ``0666`` (the umask applies, unlike ``mkstemp``'s
+    ``0600``) and removed when anything fails, so no ``*.tmp`` is left behind.
+    """
+    for attempt in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{attempt}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 stale temporaries of this very pid
+        raise FileExistsError(f"cannot create a temporary file beside {path}")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline=newline) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load_results(path: str | os.PathLike) -> list[Result]:
