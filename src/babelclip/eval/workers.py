@@ -16,7 +16,10 @@ Rules that keep this exact and safe:
   (:meth:`EmbeddingCache.in_this_process`); SQLite's locking serialises the writers;
 * only for a model on the CPU, a cache on disk, outside ``torch.distributed`` and where
   ``fork`` exists (Linux, macOS); otherwise the loop runs serially in this process;
-* the largest languages are handed out first, so the workers finish close together.
+* the largest languages are handed out first, so the workers finish close together;
+* a worker never outlives its parent: on Linux it asks the kernel for ``SIGKILL`` when the
+  parent dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread polls the parent
+  pid once a second, so killing ``babelclip eval`` (even with ``SIGKILL``) ends its workers.
 """
 from __future__ import annotations
 
@@ -85,7 +88,40 @@ def _why_serial(encoder: Encoder, cache: EmbeddingCache) -> str:
     return ""
 
 
-def _one_thread() -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG_SECONDS = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this (forked) process when ``parent`` dies: the kernel's parent-death signal where
+    there is one (Linux), and a daemon thread polling ``os.getppid()`` everywhere."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc symbol: the watchdog remains
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="babelclip-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(parent: int) -> None:
+    _die_with_parent(parent)
     import torch
 
     torch.set_num_threads(1)
@@ -124,7 +160,8 @@ def map_languages(
     out: list[Any] = [None] * len(langs)
     _JOB = fn
     try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread) as ex, \
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
+                                 initargs=(os.getpid(),)) as ex, \
                 tqdm(total=len(langs), desc=f"{desc} ({workers} processes)", unit="lang", disable=quiet) as bar:
             futures = {ex.submit(_run, langs[i]): i for i in order}
             try:
