@@ -262,6 +262,29 @@ def parse_release(
     return labels, codes, skipped
 
 
+def _file_meta(doc: Any, path: Path) -> dict[str, Any]:
+    """The ``__babelclip__`` entry of a label file, every field type-checked (a hand-edited
+    file gets a message naming the file and the field, never a traceback)."""
+    meta = doc.get(META_KEY, {}) if isinstance(doc, dict) else {}
+    where = f"{path}: entry {META_KEY!r}"
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}: expected an object with name, cleaning, licence, wnids, provenance; "
+                         f"got {type(meta).__name__}")
+    for key in ("name", "cleaning", "licence"):
+        if key in meta and not isinstance(meta[key], str):
+            raise ValueError(f"{where}: {key!r} must be a string, got {meta[key]!r:.80}")
+    wnids = meta.get("wnids")
+    if wnids is not None and not (isinstance(wnids, list) and all(isinstance(w, str) and w for w in wnids)):
+        raise ValueError(f"{where}: 'wnids' must be a list of class ids (strings), got {wnids!r:.80}")
+    prov = meta.get("provenance", {})
+    if not isinstance(prov, dict) or not all(
+        isinstance(per, dict) and all(isinstance(v, str) for v in per.values()) for per in prov.values()
+    ):
+        raise ValueError(f"{where}: 'provenance' must map language codes to {{class index: source}} "
+                         f"objects of strings, got {prov!r:.80}")
+    return meta
+
+
 def load_labelset(
     path: str | os.PathLike,
     *,
@@ -275,7 +298,7 @@ def load_labelset(
     (whose metadata gives name, wnids, cleaning, provenance and licence)."""
     path = Path(path)
     doc = read_json(path, FORMAT_HINT)
-    meta = doc.get(META_KEY, {}) if isinstance(doc, dict) else {}
+    meta = _file_meta(doc, path)
     wnids = tuple(meta.get("wnids") or wnids or imagenet_wnids())
     labels, codes, skipped = parse_release(doc, path, len(wnids), unknown=unknown)
     prov_meta = meta.get("provenance", {})

@@ -34,6 +34,7 @@ from .analysis import (
     matching_published,
     protocol_key,
 )
+from ..errors import BabelclipError
 from .results import SCHEMA, Result, from_rows, load_results, to_table
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,16 @@ def load_any(items: Iterable[ResultsLike] | ResultsLike) -> list[Result]:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
+            raise BabelclipError(f"{path}: not valid JSON ({e})") from None
+        except UnicodeDecodeError as e:
+            raise BabelclipError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected results JSON") from None
         if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
             out += load_results(path)
         elif isinstance(doc, dict) and "metrics" in doc and "pretrained" in doc:
-            out.append(from_clip_benchmark(doc, source=str(path)))
+            try:
+                out.append(from_clip_benchmark(doc, source=str(path)))
+            except (TypeError, AttributeError, KeyError) as e:  # a hand-made or damaged record
+                raise BabelclipError(f"{path}: malformed CLIP_benchmark result ({e})") from None
         else:
             raise ValueError(
                 f"{path}: neither a babelclip results file (schema {SCHEMA!r}) nor a CLIP_benchmark result"

@@ -11,9 +11,11 @@ import contextlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
+
+from ..errors import BabelclipError
 
 SCHEMA = "babelclip.results/1"
 
@@ -86,14 +88,49 @@ def write_atomic(path: Path, write: Any, *, newline: str | None = None) -> None:
 
 
 def load_results(path: str | os.PathLike) -> list[Result]:
-    """Read a file written by :func:`save_results`; anything else is a clear error."""
+    """Read a file written by :func:`save_results`; anything else (not JSON, not UTF-8, another
+    schema, a malformed record) is a :class:`~babelclip.errors.BabelclipError` naming the file."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise BabelclipError(f"{path}: not valid JSON ({e})") from None
+    except UnicodeDecodeError as e:
+        raise BabelclipError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected a babelclip results file") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a babelclip results file (expected schema {SCHEMA!r})")
-    return [Result(**r) for r in doc["results"]]
+        raise BabelclipError(f"{path}: not a babelclip results file (expected schema {SCHEMA!r})")
+    records = doc.get("results")
+    if not isinstance(records, list):
+        raise BabelclipError(f"{path}: 'results' must be a list of result records, got {type(records).__name__}")
+    return [result_from_dict(r, f"{path}: result {i}") for i, r in enumerate(records)]
+
+
+_STR_FIELDS = ("model", "fingerprint", "dataset", "task", "language", "prompts", "labels", "protocol")
+_REQUIRED = ("model", "fingerprint", "dataset", "task", "language", "metrics")
+
+
+def result_from_dict(record: Any, where: str) -> Result:
+    """A :class:`Result` from one JSON record, every field type-checked; ``where`` prefixes errors."""
+    if not isinstance(record, dict):
+        raise BabelclipError(f"{where}: expected an object with {', '.join(_REQUIRED)}, got {type(record).__name__}")
+    missing = [k for k in _REQUIRED if k not in record]
+    unknown = sorted(set(record) - {f.name for f in fields(Result)})
+    if missing or unknown:
+        raise BabelclipError(f"{where}: " + "; ".join(
+            ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])))
+    for k in _STR_FIELDS:
+        if k in record and not isinstance(record[k], str):
+            raise BabelclipError(f"{where}: {k} must be a string, got {record[k]!r:.80}")
+    for k, kinds, what in (("metrics", (int, float), "numbers"), ("counts", (int,), "integers")):
+        value = record.get(k, {})
+        if not isinstance(value, dict) or not all(
+                isinstance(v, kinds) and not isinstance(v, bool) for v in value.values()):
+            raise BabelclipError(f"{where}: {k} must map names to {what}, got {value!r:.80}")
+    if not isinstance(record.get("extra", {}), dict):
+        raise BabelclipError(f"{where}: extra must be an object, got {record['extra']!r:.80}")
+    try:
+        return Result(**record)
+    except ValueError as e:  # an unknown task
+        raise BabelclipError(f"{where}: {e}") from None
 
 
 def to_table(results: Iterable[Result]):
