@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BabelclipError
 from .analysis import (
     PRIMARY_METRIC,
     SETTING_COLUMNS,
@@ -38,7 +39,6 @@ from .analysis import (
 )
 from .report_html import html_table, img, page, setting_section, setting_table
 from .report_plots import GROUP_COLOURS, bar_chart, scatter
-from ..errors import BabelclipError
 from .results import SCHEMA, Result, from_rows, load_results, to_table
 
 log = logging.getLogger(__name__)
