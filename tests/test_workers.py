@@ -199,3 +199,30 @@ def test_killing_the_parent_ends_its_language_workers(tmp_path):
                 os.kill(int(p), signal.SIGKILL)
         if parent.poll() is None:
             parent.kill()
+
+
+def _picky(lang: str) -> list[str]:
+    from babelclip.errors import UnsupportedLanguageError
+
+    if lang == "ku":
+        raise UnsupportedLanguageError("ku", "no NLLB token for Kurdish")
+    return [lang.upper()]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_unsupported_language_is_skipped_and_recorded(workers, caplog):
+    from babelclip.eval.workers import record_skips
+
+    with record_skips() as skipped:
+        out = map_languages(_picky, ["de", "ku", "fr"], workers=workers)
+    assert out == [["DE"], None, ["FR"]]
+    assert skipped == {"ku": "no NLLB token for Kurdish"}
+    assert "skipping language ku" in caplog.text
+
+
+def test_other_errors_still_stop_the_run():
+    def broken(lang):
+        raise ValueError("a real bug or bad input")
+
+    with pytest.raises(ValueError, match="real bug"):
+        map_languages(broken, ["de", "fr"], workers=1)
