@@ -285,6 +285,42 @@ def _tag(code: str, path: Path, skipped: set[str]) -> str | None:
         return None
 
 
+def _published_retrieval(row: dict[str, Any], tag: str, path: Path, **ids: Any) -> Result:
+    metrics = {k: float(v) for k, v in row.items() if re.fullmatch(r"(t2i|i2t)_r@\d+", k)}
+    return Result(**ids, dataset=path.parent.name, task="retrieval", language=tag, metrics=metrics,
+                  protocol=PUBLISHED_RETRIEVAL_PROTOCOL)
+
+
+def _published_classification(row: dict[str, Any], tag: str, path: Path, **ids: Any) -> Result:
+    try:
+        n, acc, prompt = int(row["num_classes"]), float(row["accuracy"]), str(row["prompt"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: result rows need lang, prompt, num_classes, accuracy; got {row}") from None
+    chance = 1.0 / n
+    return Result(**ids, dataset="babel-imagenet", task="zeroshot_classification", language=tag,
+                  prompts=_PUBLISHED_PROMPTS.get(prompt, prompt), labels=PUBLISHED_LABELS, counts={"classes": n},
+                  protocol=FULL_CLASS_SET_PROTOCOL,
+                  metrics={"top1": acc, "chance": chance, "top1_norm": (acc - chance) / (1 - chance)})
+
+
+def _published_file(path: Path, skipped: set[str]) -> list[Result]:
+    """The results of one release file (see :func:`load_published`)."""
+    doc = _read(path)
+    meta = doc["meta"]
+    extra = {"source": meta.get("source", ""), "parameters": meta.get("parameters"), "published": True}
+    retrieval = path.parent.name in _PUBLISHED_RETRIEVAL and path.parent.parent.name == "retrieval"
+    make = _published_retrieval if retrieval else _published_classification
+    out = []
+    for row in doc["results"]:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: result rows must be objects; got {row!r:.80}")  # noqa: TRY004 - bad input, one line
+        tag = _tag(str(row.get("lang", "")), path, skipped)
+        if tag is not None:
+            out.append(make(row, tag, path, model=str(meta.get("model", path.stem)),
+                            fingerprint=f"published:{path.stem}", extra=dict(extra)))
+    return out
+
+
 def load_published(root: str | os.PathLike) -> list[Result]:
     """The published per-language results of the Babel-ImageNet release, as :class:`Result`s.
 
@@ -320,68 +356,7 @@ def load_published(root: str | os.PathLike) -> list[Result]:
     out: list[Result] = []
     skipped: set[str] = set()
     for path in files:
-        doc = _read(path)
-        meta = doc["meta"]
-        model, fingerprint = str(meta.get("model", path.stem)), f"published:{path.stem}"
-        extra = {
-            "source": meta.get("source", ""),
-            "parameters": meta.get("parameters"),
-            "published": True,
-        }
-        retrieval = (
-            path.parent.name in _PUBLISHED_RETRIEVAL and path.parent.parent.name == "retrieval"
-        )
-        for row in doc["results"]:
-            tag = _tag(str(row.get("lang", "")), path, skipped)
-            if tag is None:
-                continue
-            if retrieval:
-                metrics = {
-                    k: float(v) for k, v in row.items() if re.fullmatch(r"(t2i|i2t)_r@\d+", k)
-                }
-                out.append(
-                    Result(
-                        model=model,
-                        fingerprint=fingerprint,
-                        extra=dict(extra),
-                        dataset=path.parent.name,
-                        task="retrieval",
-                        language=tag,
-                        metrics=metrics,
-                        protocol=PUBLISHED_RETRIEVAL_PROTOCOL,
-                    )
-                )
-            else:
-                try:
-                    n, acc, prompt = (
-                        int(row["num_classes"]),
-                        float(row["accuracy"]),
-                        str(row["prompt"]),
-                    )
-                except (KeyError, TypeError, ValueError):
-                    raise ValueError(
-                        f"{path}: result rows need lang, prompt, num_classes, accuracy; got {row}"
-                    ) from None
-                chance = 1.0 / n
-                out.append(
-                    Result(
-                        model=model,
-                        fingerprint=fingerprint,
-                        extra=dict(extra),
-                        dataset="babel-imagenet",
-                        task="zeroshot_classification",
-                        language=tag,
-                        prompts=_PUBLISHED_PROMPTS.get(prompt, prompt),
-                        labels=PUBLISHED_LABELS,
-                        counts={"classes": n},
-                        protocol=FULL_CLASS_SET_PROTOCOL,
-                        metrics={
-                            "top1": acc,
-                            "chance": chance,
-                            "top1_norm": (acc - chance) / (1 - chance),
-                        },
-                    )
-                )
+        out += _published_file(path, skipped)
     if skipped:
         log.warning(
             "published results: %d language codes not in the language table skipped: %s",
