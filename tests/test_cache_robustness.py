@@ -43,7 +43,8 @@ needs_bytes_names = pytest.mark.skipif(sys.platform in ("darwin", "win32"), reas
 def test_non_utf8_file_name_never_aborts_and_reaches_the_results(tmp_path, on_disk):
     root = _folder(tmp_path / "img", 2)
     _img(os.path.join(root, BAD_NAME), 7)
-    open(os.path.join(root, os.fsdecode(b"broken-\xff.png")), "wb").write(b"not a png")
+    with open(os.path.join(root, os.fsdecode(b"broken-\xff.png")), "wb") as f:
+        f.write(b"not a png")
     src = image_folder(root)
     enc = TinyEncoder()
     with EmbeddingCache(tmp_path / "c" if on_disk else None, enc.fingerprint.key, enc.dim) as cache:
@@ -213,9 +214,8 @@ def test_truncated_cache_file_gives_advice(tmp_path):
             os.remove(f"{path}{suffix}")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(CacheError) as e:
-        with EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
-            encode_texts(enc, [f"text {i}" * 20 for i in range(300)], "de", cache)
+    with pytest.raises(CacheError) as e, EmbeddingCache(tmp_path, enc.fingerprint.key, enc.dim) as cache:
+        encode_texts(enc, [f"text {i}" * 20 for i in range(300)], "de", cache)
     msg = str(e.value)
     assert str(path) in msg and "--cache-dir" in msg and "delete" in msg
     assert isinstance(e.value, BabelclipError) and isinstance(e.value, ValueError)
