@@ -267,21 +267,19 @@ def _file_meta(doc: Any, path: Path) -> dict[str, Any]:
     file gets a message naming the file and the field, never a traceback)."""
     meta = doc.get(META_KEY, {}) if isinstance(doc, dict) else {}
     where = f"{path}: entry {META_KEY!r}"
-    if not isinstance(meta, dict):
-        raise ValueError(f"{where}: expected an object with name, cleaning, licence, wnids, provenance; "
-                         f"got {type(meta).__name__}")
-    for key in ("name", "cleaning", "licence"):
-        if key in meta and not isinstance(meta[key], str):
-            raise ValueError(f"{where}: {key!r} must be a string, got {meta[key]!r:.80}")
-    wnids = meta.get("wnids")
-    if wnids is not None and not (isinstance(wnids, list) and all(isinstance(w, str) and w for w in wnids)):
-        raise ValueError(f"{where}: 'wnids' must be a list of class ids (strings), got {wnids!r:.80}")
-    prov = meta.get("provenance", {})
-    if not isinstance(prov, dict) or not all(
-        isinstance(per, dict) and all(isinstance(v, str) for v in per.values()) for per in prov.values()
-    ):
-        raise ValueError(f"{where}: 'provenance' must map language codes to {{class index: source}} "
-                         f"objects of strings, got {prov!r:.80}")
+    wnids, prov = (meta.get("wnids"), meta.get("provenance", {})) if isinstance(meta, dict) else (None, {})
+    problems = {
+        "an object (name, cleaning, licence, wnids, provenance)": not isinstance(meta, dict),
+        "strings for name, cleaning and licence": isinstance(meta, dict)
+        and any(not isinstance(meta.get(k, ""), str) for k in ("name", "cleaning", "licence")),
+        "'wnids': a list of class ids (strings)": wnids is not None
+        and not (isinstance(wnids, list) and all(isinstance(w, str) and w for w in wnids)),
+        "'provenance': {language: {class index: source string}}": not isinstance(prov, dict)
+        or not all(isinstance(p, dict) and all(isinstance(v, str) for v in p.values()) for p in prov.values()),
+    }
+    bad = [what for what, wrong in problems.items() if wrong]
+    if bad:
+        raise ValueError(f"{where}: expected {bad[0]}; got {meta!r:.100}")
     return meta
 
 
