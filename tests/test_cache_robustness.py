@@ -271,3 +271,21 @@ def test_results_file_respects_the_umask(tmp_path):
         os.umask(old)
     assert p.stat().st_mode & 0o777 == 0o644
     assert load_results(p)[0].language == "de"
+
+
+def test_a_cache_locked_too_long_says_how_long_it_really_waited(tmp_path):
+    import re
+
+    with EmbeddingCache(tmp_path, "fp", 4) as cache:
+        cache.put_texts("de", ["x"], np.ones((1, 4), np.float32))
+        holder = sqlite3.connect(cache.path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process mid-write, for longer than we wait
+        try:
+            with pytest.raises(CacheError) as e:
+                EmbeddingCache(tmp_path, "fp", 4, timeout=0.3)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    msg = str(e.value)
+    waited = float(re.search(r"after waiting ([\d.]+) s", msg)[1])
+    assert 0.2 <= waited < 30 and str(cache.path) in msg and "--cache-dir" in msg
