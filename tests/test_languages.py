@@ -205,3 +205,41 @@ def test_generated_table_is_up_to_date():
     out = subprocess.run([sys.executable, "-m", "babelclip_tools", "language-table", "--check", "--reference", str(BABEL)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+# -- NLLB codes: babelclip's mapping and the reference evaluation code's ("paper") -------------------
+def test_nllb_default_mapping_and_unsupported_languages():
+    import pytest
+
+    from babelclip.errors import UnsupportedLanguageError
+    from babelclip.languages import nllb_code
+
+    assert nllb_code("zh") == "zho_Hans" and nllb_code("zh-Hant") == "zho_Hant"
+    assert nllb_code("no") == "nob_Latn" and nllb_code("nn") == "nno_Latn"
+    with pytest.raises(UnsupportedLanguageError) as e:
+        nllb_code("ku")  # Kurdish: FLORES has Kurmanji and Sorani, no single "Kurdish"
+    assert e.value.language == "ku" and isinstance(e.value, ValueError)
+    with pytest.raises(ValueError, match="allowed: babelclip, paper"):
+        nllb_code("de", "clip")
+
+
+def test_nllb_paper_mapping_is_the_reference_table(caplog):
+    from babelclip.languages import NLLB_FALLBACK, all_languages, get_language, nllb_code
+
+    # the three codes where the reference differs from babelclip (issue 17, item 11)
+    assert nllb_code("zh", "paper") == "zho_Hant"
+    assert nllb_code("no", "paper") == "nno_Latn"
+    assert nllb_code("ku", "paper") == "ckb_Arab"
+    # agreements, keyed by the Babel-ImageNet code lowercased (BAT_SMG -> bat_smg, IW -> iw)
+    assert nllb_code("de", "paper") == "deu_Latn" and nllb_code("sw", "paper") == "swh_Latn"
+    assert nllb_code("ms", "paper") == "zsm_Latn" and nllb_code("ar", "paper") == "arb_Arab"
+    assert nllb_code("ja", "paper", code="jp") == "jpn_Jpan"  # XTD's code, as CLIP_benchmark passes it
+    # a code the reference lacks: English, with a warning (Breton: no FLORES-200 code at all)
+    assert nllb_code("br", "paper") == NLLB_FALLBACK and "not in the reference table" in caplog.text
+    assert get_language("br").babel  # it is a Babel-ImageNet language: a real run meets it
+    # every Babel-ImageNet language gets a FLORES-shaped code: a 298-language run never stops
+    import re
+
+    for lang in all_languages():
+        if lang.babel:
+            assert re.fullmatch(r"[a-z]{3}_[A-Z][a-z]{3}", nllb_code(lang, "paper")), lang.tag

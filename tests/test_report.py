@@ -113,7 +113,7 @@ def test_tables_show_cis_of_both_tasks(report):
 
 
 def test_chance_keys():
-    from babelclip.eval.report import _chance_key
+    from babelclip.eval.report_plots import _chance_key
 
     assert _chance_key("top1") == "chance" and _chance_key("top5") == "top5_chance"
     assert _chance_key("t2i_r@1") == "t2i_chance@1" and _chance_key("i2t_r@10") == "i2t_chance@10"
@@ -217,3 +217,48 @@ def test_cli_report(tmp_path, capsys):
         cli_main(["report", str(tmp_path / "missing.json"), "--out", str(tmp_path / "rep2")]) == 1
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+def _variant(fingerprint: str, scale: float, dataset: str = "babel-imagenet-92", task: str = "zeroshot_classification"):
+    metric = "top1" if task == "zeroshot_classification" else "t2i_r@1"
+    return [Result("babel-lite", fingerprint, dataset, task, lang, {metric: acc * scale},
+                   prompts="label" if task == "zeroshot_classification" else "")
+            for lang, acc in LANGS.items()]
+
+
+def test_models_sharing_a_name_are_never_merged(tmp_path):
+    """babel-lite float32 and int8: one ``model`` name, two fingerprints — two bars, two means."""
+    import pandas as pd
+
+    f32, i8 = _variant("babel-lite-f32-0a1b2c3d", 1.0), _variant("babel-lite-int8-9f8e7d6c", 0.5)
+    make_report(f32 + i8, tmp_path, n_boot=50)
+    groups = pd.read_csv(tmp_path / "groups.csv")
+    means = groups[groups["group"] == "all"]["mean"].tolist()
+    assert sorted(means) == pytest.approx(sorted([sum(LANGS.values()) / 6, 0.5 * sum(LANGS.values()) / 6]))
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 2
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    # the two display names differ and each says which fingerprint it is
+    assert "babel-lite [babel-lite-f32-0a1b2c3d]" in page and "babel-lite [babel-lite-int8-9f8e7d6c]" in page
+
+
+def test_a_single_fingerprint_keeps_the_plain_name(tmp_path):
+    make_report(_variant("fp-one", 1.0), tmp_path, n_boot=20)
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "babel-lite — " in page and "[fp-one]" not in page
+
+
+def test_cross_task_correlation_pairs_the_same_model_only(tmp_path):
+    from babelclip.eval.analysis import classification_vs_retrieval
+
+    rs = (_variant("fp-a", 1.0) + _variant("fp-a", 0.8, "xm3600", "retrieval")
+          + _variant("fp-b", 0.5) + _variant("fp-b", 0.3, "xm3600", "retrieval"))
+    corr = classification_vs_retrieval(rs)
+    assert sorted(c.fingerprint for c in corr) == ["fp-a", "fp-b"]  # never fp-a against fp-b
+
+
+@pytest.mark.parametrize("dataset", ["babel-emoji", "multi30k", "xm3600", "some-new-benchmark"])
+def test_any_benchmark_reports_without_special_cases(tmp_path, dataset):
+    rs = _variant("fp", 1.0, dataset) + _variant("fp", 0.7, dataset, "retrieval")
+    index = make_report(rs, tmp_path, n_boot=20)
+    page = index.read_text(encoding="utf-8")
+    assert page.count(f"<h2>babel-lite — {dataset}") == 2  # one section per task, no dataset special case

@@ -144,3 +144,85 @@ def test_retrieval_in_workers_equals_one_process(tmp_path):
             runs.append(retrieval(enc, imgs, caps, cache, n_boot=50, workers=workers))
     assert [(r.language, r.protocol) for r in runs[1]] == [(r.language, r.protocol) for r in runs[0]]
     assert [r.metrics for r in runs[1]] == [r.metrics for r in runs[0]]
+
+
+_ORPHAN_SCRIPT = r"""
+import os, sys, time
+from babelclip.eval.workers import map_languages
+
+pid_dir = sys.argv[1]
+
+def job(lang):
+    open(os.path.join(pid_dir, str(os.getpid())), "w").close()
+    time.sleep(120)
+    return lang
+
+map_languages(job, ["a", "b"], workers=2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by whoever adopted it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_killing_the_parent_ends_its_language_workers(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"),
+                                                                   str(__import__("babelclip").__path__[0] + "/..")) if p)}
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, str(tmp_path)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(os.listdir(tmp_path)) < 2:  # both workers running their language
+            assert parent.poll() is None and time.monotonic() < deadline, "workers never started"
+            time.sleep(0.05)
+        workers = [int(p) for p in os.listdir(tmp_path)]
+        assert all(_alive(p) for p in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in workers), "language workers outlived their killed parent"
+    finally:
+        for p in os.listdir(tmp_path):
+            if _alive(int(p)):
+                os.kill(int(p), signal.SIGKILL)
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _picky(lang: str) -> list[str]:
+    from babelclip.errors import UnsupportedLanguageError
+
+    if lang == "ku":
+        raise UnsupportedLanguageError("ku", "no NLLB token for Kurdish")
+    return [lang.upper()]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_unsupported_language_is_skipped_and_recorded(workers, caplog):
+    from babelclip.eval.workers import record_skips
+
+    with record_skips() as skipped:
+        out = map_languages(_picky, ["de", "ku", "fr"], workers=workers)
+    assert out == [["DE"], None, ["FR"]]
+    assert skipped == {"ku": "no NLLB token for Kurdish"}
+    assert "skipping language ku" in caplog.text
+
+
+def test_other_errors_still_stop_the_run():
+    def broken(lang):
+        raise ValueError("a real bug or bad input")
+
+    with pytest.raises(ValueError, match="real bug"):
+        map_languages(broken, ["de", "fr"], workers=1)

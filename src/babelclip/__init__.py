@@ -10,11 +10,11 @@ from .data.prompts import PromptSet
 from .eval.report import make_report
 from .eval.results import Result, load_results
 from .eval.run import evaluate
+from ._version import __version__
 from .languages import Language, all_languages, get_language, resolve_languages
 from .models.base import Encoder, Fingerprint, WeightsNotFoundError
 from .models.registry import DEFAULT_MODEL, create_model, list_models
 
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -28,9 +28,14 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from importlib import resources
-from typing import Iterable
+
+from .errors import UnsupportedLanguageError
+
+log = logging.getLogger(__name__)
 
 
 class UnknownLanguageError(KeyError):
@@ -144,3 +149,51 @@ def resolve_languages(codes: Iterable[str] | str) -> list[Language]:
     if bad:
         raise UnknownLanguageError("; ".join(bad))
     return list(dict.fromkeys(out))
+
+
+# -- NLLB source-language codes ------------------------------------------------------------------
+#: Named mappings from a language to the NLLB/FLORES-200 code of its language token:
+#: ``babelclip`` — the table's ``nllb`` field (zh-Hans -> zho_Hans, nb -> nob_Latn; languages
+#: without one are unsupported); ``paper`` — the reference evaluation code's table
+#: (``_data/nllb_paper.tsv``: Babel-ImageNet's and CLIP_benchmark's NLLB-CLIP wrappers), keyed
+#: by the lowercased dataset code, ``eng_Latn`` with a warning for a code it lacks.
+NLLB_MAPPINGS = ("babelclip", "paper")
+NLLB_FALLBACK = "eng_Latn"
+
+
+@functools.lru_cache(maxsize=1)
+def _paper_nllb() -> dict[str, str]:
+    text = resources.files("babelclip").joinpath("_data/nllb_paper.tsv").read_text(encoding="utf-8")
+    return dict(line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+
+
+@functools.cache
+def _warn_fallback(tag: str, key: str) -> None:
+    log.warning("NLLB mapping 'paper': code %r (%s) is not in the reference table; using %s, as the "
+                "reference evaluation code does", key, tag, NLLB_FALLBACK)
+
+
+def nllb_code(lang: str | Language, mapping: str = "babelclip", *, code: str | None = None) -> str:
+    """The NLLB/FLORES-200 code of ``lang``'s source-language token under ``mapping``.
+
+    ``babelclip`` raises :class:`~babelclip.errors.UnsupportedLanguageError` for a language the
+    table gives no FLORES-200 code (evaluation loops skip that language with a warning).
+    ``paper`` looks up ``code`` (the code the dataset file used; default the Babel-ImageNet
+    code, else the XM3600 code, else the tag), lowercased, in the reference table, and falls
+    back to ``eng_Latn`` with a warning, exactly as the reference code does.
+    """
+    language = get_language(lang)
+    if mapping == "babelclip":
+        if not language.nllb:
+            raise UnsupportedLanguageError(
+                language.tag, f"{language.name} has no NLLB/FLORES-200 code in the language table "
+                "(docs/languages.md says why); the model needs a language token for every text")
+        return language.nllb
+    if mapping == "paper":
+        key = (code or language.babel or language.xm3600 or language.tag).lower()
+        found = _paper_nllb().get(key)
+        if found is None:
+            _warn_fallback(language.tag, key)
+            return NLLB_FALLBACK
+        return found
+    raise ValueError(f"unknown NLLB code mapping {mapping!r}; allowed: {', '.join(NLLB_MAPPINGS)}")

@@ -43,12 +43,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, ImportError, RuntimeError) as e:
+    except USER_ERRORS as e:
         # Clear one-line errors for bad input; -vv shows the traceback.
         if args.verbose >= 2:
             raise
-        print(f"babelclip {args.command}: error: {e}", file=sys.stderr)
+        print(f"babelclip {args.command}: error: {user_message(e)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.verbose >= 2:
+            raise
+        print(f"babelclip {args.command}: interrupted (what was cached is kept; run again to resume)", file=sys.stderr)
+        return 130
+
+
+#: Errors a user can cause and fix, printed as one line (``-vv``: with the traceback).
+#: :class:`~babelclip.errors.BabelclipError` (a ValueError) is babelclip's own; the other
+#: ValueErrors, KeyError (unknown language codes), OSError (a missing, unreadable or unwritable
+#: file, not a directory, a full disk), ImportError (a missing extra) and RuntimeError (a
+#: missing download) come from the libraries and from input as given.
+USER_ERRORS = (ValueError, KeyError, OSError, ImportError, RuntimeError)
+
+
+def user_message(e: BaseException) -> str:
+    """One line for the user: an OSError names its file(s) and the system's reason."""
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(e.strerror or ""):
+        files = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        return f"{files}: {e.strerror or e}"
+    if isinstance(e, KeyError) and type(e) is KeyError:  # a bare KeyError quotes its key
+        return f"missing key {e}"
+    return str(e)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,12 +48,40 @@ class ImageItem:
     size: int = -1
 
     def identity(self, content_hash: bool = False) -> str:
-        """The cache key: path + size + mtime (+ tar offset), or a SHA-256 of the bytes."""
+        """The cache key: path + size + mtime (+ tar offset), or a SHA-256 of the bytes.
+
+        A path that is not valid UTF-8 (its str holds surrogate escapes) is keyed by the hex of
+        its bytes, so the key is always storable text and distinct from every UTF-8 path.
+        """
         if content_hash:
             return "sha256:" + hashlib.sha256(read_bytes(self)).hexdigest()
         st = os.stat(self.path)
-        where = f"{os.path.abspath(self.path)}@{self.offset}" if self.offset >= 0 else os.path.abspath(self.path)
+        path = _key_text(os.path.abspath(self.path))
+        where = f"{path}@{self.offset}" if self.offset >= 0 else path
         return f"{where}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _key_text(path: str) -> str:
+    """``path`` itself when it is valid Unicode, else ``fsbytes:`` + the hex of its bytes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return "fsbytes:" + os.fsencode(path).hex()
+
+
+def printable_path(path: str) -> str:
+    """``path`` as text that can be written anywhere (JSON, logs, SQLite): unchanged when it is
+    valid Unicode; bytes of a name that is not UTF-8 become ``\\xNN`` escapes (``café`` in
+    Latin-1 -> ``caf\\xe9``)."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        try:
+            return os.fsencode(path).decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate no file system produced
+            return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass
@@ -118,7 +146,7 @@ def image_folder(root: str | os.PathLike, name: str | None = None) -> ImageSourc
     files = sorted(p for p in root.rglob("*") if p.is_file() and _is_image(p))
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {str(root)!r}")
-    items = [ImageItem(p.relative_to(root).as_posix(), str(p)) for p in files]
+    items = [ImageItem(printable_path(p.relative_to(root).as_posix()), str(p)) for p in files]
     return ImageSource(name or root.name, items)
 
 
@@ -168,7 +196,7 @@ def imagenet_val(root: str | os.PathLike, ground_truth: str | os.PathLike | None
         for d in subdirs:
             for p in sorted(d.rglob("*")):
                 if p.is_file() and _is_image(p):
-                    items.append(ImageItem(p.relative_to(root).as_posix(), str(p), index[d.name]))
+                    items.append(ImageItem(printable_path(p.relative_to(root).as_posix()), str(p), index[d.name]))
     else:
         if ground_truth is None:
             for cand in ("LOC_val_solution.csv", "val_labels.txt", "ground_truth.txt"):
@@ -188,7 +216,7 @@ def imagenet_val(root: str | os.PathLike, ground_truth: str | os.PathLike | None
             if not (p.is_file() and _is_image(p)):
                 continue
             wnid = truth.get(p.stem)
-            rel = p.relative_to(root).as_posix()
+            rel = printable_path(p.relative_to(root).as_posix())
             if wnid is None or wnid not in index:
                 skipped[rel] = "no ground-truth label" if wnid is None else f"unknown wnid {wnid}"
                 continue
@@ -228,8 +256,9 @@ def webdataset_shards(paths: Sequence[str | os.PathLike], name: str = "webdatase
                         labels[key] = int(raw)
         except tarfile.ReadError as e:
             raise ValueError(f"{shard!r} is not an uncompressed tar shard ({e})") from None
-        base = Path(shard).name
+        base = printable_path(Path(shard).name)
         for key, members in samples.items():
+            key = printable_path(key)
             img = next((m for ext, m in members.items() if "." + ext.rsplit(".", 1)[-1] in IMAGE_EXTENSIONS), None)
             if img is None:
                 skipped[f"{base}/{key}"] = "no image member"

@@ -252,22 +252,25 @@ def parse_release(
     return labels, codes, skipped
 
 
-_META_TYPES = {"name": str, "cleaning": str, "licence": str, "wnids": list, "provenance": dict}
-
-
-def _check_meta(meta: Any, path: Path) -> None:
-    """A ``__babelclip__`` entry of the wrong shape is a clear error, not a traceback later."""
+def _file_meta(doc: Any, path: Path) -> dict[str, Any]:
+    """The ``__babelclip__`` entry of a label file, every field type-checked (a hand-edited
+    file gets a message naming the file and the field, never a traceback)."""
+    meta = doc.get(META_KEY, {}) if isinstance(doc, dict) else {}
     where = f"{path}: entry {META_KEY!r}"
-    if not isinstance(meta, dict):
-        raise ValueError(f"{where} is {type(meta).__name__}; expected an object with "
-                         f"{', '.join(_META_TYPES)} (as save_labelset writes)")
-    for key, typ in _META_TYPES.items():
-        if key in meta and not isinstance(meta[key], typ):
-            raise ValueError(f"{where}: {key!r} is {type(meta[key]).__name__}; expected {typ.__name__}")
-    if not all(isinstance(w, str) for w in meta.get("wnids", [])):
-        raise ValueError(f"{where}: 'wnids' must be a list of strings")
-    if not all(isinstance(v, dict) for v in meta.get("provenance", {}).values()):
-        raise ValueError(f"{where}: 'provenance' must map language codes to {{class index: source}} objects")
+    wnids, prov = (meta.get("wnids"), meta.get("provenance", {})) if isinstance(meta, dict) else (None, {})
+    problems = {
+        "an object (name, cleaning, licence, wnids, provenance)": not isinstance(meta, dict),
+        "strings for name, cleaning and licence": isinstance(meta, dict)
+        and any(not isinstance(meta.get(k, ""), str) for k in ("name", "cleaning", "licence")),
+        "'wnids': a list of class ids (strings)": wnids is not None
+        and not (isinstance(wnids, list) and all(isinstance(w, str) and w for w in wnids)),
+        "'provenance': {language: {class index: source string}}": not isinstance(prov, dict)
+        or not all(isinstance(p, dict) and all(isinstance(v, str) for v in p.values()) for p in prov.values()),
+    }
+    bad = [what for what, wrong in problems.items() if wrong]
+    if bad:
+        raise ValueError(f"{where}: expected {bad[0]}; got {meta!r:.100}")
+    return meta
 
 
 def load_labelset(
@@ -283,8 +286,7 @@ def load_labelset(
     (whose metadata gives name, wnids, cleaning, provenance and licence)."""
     path = Path(path)
     doc = read_json(path, FORMAT_HINT)
-    meta = doc.get(META_KEY, {}) if isinstance(doc, dict) else {}
-    _check_meta(meta, path)
+    meta = _file_meta(doc, path)
     wnids = tuple(meta.get("wnids") or wnids or imagenet_wnids())
     labels, codes, skipped = parse_release(doc, path, len(wnids), unknown=unknown)
     prov_meta = meta.get("provenance", {})

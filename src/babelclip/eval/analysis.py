@@ -90,8 +90,24 @@ def protocol_key(r: Result) -> tuple[str, str, str, str, str]:
     return (dataset_family(r.dataset), r.task, r.prompts, protocol, policy)
 
 
+#: The columns that identify a setting: a model is its name *and* its fingerprint (babel-lite
+#: float32 and int8 share the name ``babel-lite``; their numbers must never be pooled).
+SETTING_COLUMNS = ("model", "fingerprint", "dataset", "task", "prompts", "protocol", "labels")
+
+
 def _setting_key(r: Result) -> tuple[str, ...]:
-    return (r.model, r.dataset, r.task, r.prompts, r.protocol, r.labels)
+    return (r.model, r.fingerprint, r.dataset, r.task, r.prompts, r.protocol, r.labels)
+
+
+def display_names(results: Iterable[Result]) -> dict[tuple[str, str], str]:
+    """A display name per model ``(name, fingerprint)``: the name itself when only one
+    fingerprint carries it, else ``name [fingerprint]`` so every model reads differently."""
+    fps: dict[str, list[str]] = {}
+    for r in results:
+        if r.fingerprint not in fps.setdefault(r.model, []):
+            fps[r.model].append(r.fingerprint)
+    return {(name, fp): name if len(fs) == 1 else f"{name} [{fp or 'no fingerprint'}]"
+            for name, fs in fps.items() for fp in fs}
 
 
 # ------------------------------------------------------------------ aggregates
@@ -102,7 +118,7 @@ def group_aggregates(
 ):
     """Mean of a metric over the languages of each resource group, with a bootstrap 95% CI.
 
-    One row per setting (model, dataset, task, prompts, protocol, labels) and group, plus a row
+    One row per setting (model, fingerprint, dataset, task, prompts, protocol, labels) and group, plus a row
     ``group="all"``. The interval resamples *languages* (percentile bootstrap, as in
     :func:`babelclip.eval.metrics.bootstrap_ci`): it says how much the group mean depends on
     which languages happen to be in the group, not the per-image sampling error. ``metric``
@@ -127,11 +143,7 @@ def group_aggregates(
                 continue
             lo, hi = bootstrap_ci(np.asarray(values), n_boot=n_boot, seed=seed)
             rows.append(
-                dict(
-                    zip(
-                        ("model", "dataset", "task", "prompts", "protocol", "labels", "metric"), key
-                    )
-                )
+                dict(zip((*SETTING_COLUMNS, "metric"), key))
                 | {
                     "group": g,
                     "n_languages": len(values),
@@ -141,12 +153,7 @@ def group_aggregates(
                 }
             )
     columns = [
-        "model",
-        "dataset",
-        "task",
-        "prompts",
-        "protocol",
-        "labels",
+        *SETTING_COLUMNS,
         "metric",
         "group",
         "n_languages",
@@ -193,6 +200,7 @@ class CrossTaskCorrelation:
     x: list[float]  # classification metric per language
     y: list[float]  # retrieval metric per language
     stats: dict[str, float] = field(default_factory=dict)  # see correlation()
+    fingerprint: str = ""  # the model's fingerprint: both tasks are always the same model
 
 
 def _describe(r: Result) -> str:
@@ -208,19 +216,19 @@ def classification_vs_retrieval(
 ) -> list[CrossTaskCorrelation]:
     """Across languages, how zero-shot accuracy tracks retrieval, per model (Babel-ImageNet §5).
 
-    For every model, every classification setting is paired with every retrieval setting on
-    the languages both have; pairs with fewer than ``min_languages`` shared languages are
+    For every model (name and fingerprint), every classification setting is paired with every
+    retrieval setting of the same model on the languages both have; pairs with fewer than ``min_languages`` shared languages are
     skipped (a correlation of two points means nothing).
     """
     settings: dict[tuple, dict[str, Result]] = {}
     for r in results:
         settings.setdefault(_setting_key(r), {})[r.language] = r
     out = []
-    cls = {k: v for k, v in settings.items() if k[2] == "zeroshot_classification"}
-    ret = {k: v for k, v in settings.items() if k[2] == "retrieval"}
+    cls = {k: v for k, v in settings.items() if k[3] == "zeroshot_classification"}
+    ret = {k: v for k, v in settings.items() if k[3] == "retrieval"}
     for ck, c_by_lang in cls.items():
         for rk, r_by_lang in ret.items():
-            if rk[0] != ck[0]:
+            if rk[:2] != ck[:2]:  # another model (name or fingerprint)
                 continue
             langs = [
                 lang
@@ -244,6 +252,7 @@ def classification_vs_retrieval(
                     x=x,
                     y=y,
                     stats=correlation(x, y),
+                    fingerprint=ck[1],
                 )
             )
     return out
@@ -274,6 +283,42 @@ def _tag(code: str, path: Path, skipped: set[str]) -> str | None:
     except UnknownLanguageError:
         skipped.add(f"{path.parent.name}/{path.name}:{code}")
         return None
+
+
+def _published_retrieval(row: dict[str, Any], tag: str, path: Path, **ids: Any) -> Result:
+    metrics = {k: float(v) for k, v in row.items() if re.fullmatch(r"(t2i|i2t)_r@\d+", k)}
+    return Result(**ids, dataset=path.parent.name, task="retrieval", language=tag, metrics=metrics,
+                  protocol=PUBLISHED_RETRIEVAL_PROTOCOL)
+
+
+def _published_classification(row: dict[str, Any], tag: str, path: Path, **ids: Any) -> Result:
+    try:
+        n, acc, prompt = int(row["num_classes"]), float(row["accuracy"]), str(row["prompt"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: result rows need lang, prompt, num_classes, accuracy; got {row}") from None
+    chance = 1.0 / n
+    return Result(**ids, dataset="babel-imagenet", task="zeroshot_classification", language=tag,
+                  prompts=_PUBLISHED_PROMPTS.get(prompt, prompt), labels=PUBLISHED_LABELS, counts={"classes": n},
+                  protocol=FULL_CLASS_SET_PROTOCOL,
+                  metrics={"top1": acc, "chance": chance, "top1_norm": (acc - chance) / (1 - chance)})
+
+
+def _published_file(path: Path, skipped: set[str]) -> list[Result]:
+    """The results of one release file (see :func:`load_published`)."""
+    doc = _read(path)
+    meta = doc["meta"]
+    extra = {"source": meta.get("source", ""), "parameters": meta.get("parameters"), "published": True}
+    retrieval = path.parent.name in _PUBLISHED_RETRIEVAL and path.parent.parent.name == "retrieval"
+    make = _published_retrieval if retrieval else _published_classification
+    out = []
+    for row in doc["results"]:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: result rows must be objects; got {row!r:.80}")  # noqa: TRY004 - bad input, one line
+        tag = _tag(str(row.get("lang", "")), path, skipped)
+        if tag is not None:
+            out.append(make(row, tag, path, model=str(meta.get("model", path.stem)),
+                            fingerprint=f"published:{path.stem}", extra=dict(extra)))
+    return out
 
 
 def load_published(root: str | os.PathLike) -> list[Result]:
@@ -311,68 +356,7 @@ def load_published(root: str | os.PathLike) -> list[Result]:
     out: list[Result] = []
     skipped: set[str] = set()
     for path in files:
-        doc = _read(path)
-        meta = doc["meta"]
-        model, fingerprint = str(meta.get("model", path.stem)), f"published:{path.stem}"
-        extra = {
-            "source": meta.get("source", ""),
-            "parameters": meta.get("parameters"),
-            "published": True,
-        }
-        retrieval = (
-            path.parent.name in _PUBLISHED_RETRIEVAL and path.parent.parent.name == "retrieval"
-        )
-        for row in doc["results"]:
-            tag = _tag(str(row.get("lang", "")), path, skipped)
-            if tag is None:
-                continue
-            if retrieval:
-                metrics = {
-                    k: float(v) for k, v in row.items() if re.fullmatch(r"(t2i|i2t)_r@\d+", k)
-                }
-                out.append(
-                    Result(
-                        model=model,
-                        fingerprint=fingerprint,
-                        extra=dict(extra),
-                        dataset=path.parent.name,
-                        task="retrieval",
-                        language=tag,
-                        metrics=metrics,
-                        protocol=PUBLISHED_RETRIEVAL_PROTOCOL,
-                    )
-                )
-            else:
-                try:
-                    n, acc, prompt = (
-                        int(row["num_classes"]),
-                        float(row["accuracy"]),
-                        str(row["prompt"]),
-                    )
-                except (KeyError, TypeError, ValueError):
-                    raise ValueError(
-                        f"{path}: result rows need lang, prompt, num_classes, accuracy; got {row}"
-                    ) from None
-                chance = 1.0 / n
-                out.append(
-                    Result(
-                        model=model,
-                        fingerprint=fingerprint,
-                        extra=dict(extra),
-                        dataset="babel-imagenet",
-                        task="zeroshot_classification",
-                        language=tag,
-                        prompts=_PUBLISHED_PROMPTS.get(prompt, prompt),
-                        labels=PUBLISHED_LABELS,
-                        counts={"classes": n},
-                        protocol=FULL_CLASS_SET_PROTOCOL,
-                        metrics={
-                            "top1": acc,
-                            "chance": chance,
-                            "top1_norm": (acc - chance) / (1 - chance),
-                        },
-                    )
-                )
+        out += _published_file(path, skipped)
     if skipped:
         log.warning(
             "published results: %d language codes not in the language table skipped: %s",

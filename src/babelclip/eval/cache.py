@@ -32,31 +32,61 @@ commits, and ``busy_timeout`` serialises writers from several processes (paralle
 ranks of a distributed job) without a lock file of our own. Each encoded batch is committed
 in one transaction, so a resumed run re-encodes only the batches that never committed.
 Float32 blobs round-trip bitwise, so cached and fresh embeddings are identical.
+
+Integrity: SQLite checks its own pages, not the values in them — bytes overwritten inside a
+vector pass ``PRAGMA integrity_check``. So every vector row (``images``, ``texts``,
+``text_blocks``) carries ``crc``, a CRC-32 of its key and vector bytes, checked on every read;
+a row that fails is logged, deleted and recomputed, never used. A cache written before
+checksums existed is migrated when first opened: the column is added and its rows are
+checksummed as they are (their past cannot be verified; from then on they are). A file that
+SQLite cannot read at all (truncated, not a database) or cannot write (read-only folder)
+raises :class:`~babelclip.errors.CacheError` naming the file and what to do.
+
+Failures: only images whose bytes were read and do not decode are remembered (``failures``,
+under the same key as their embedding would have); read errors (permissions, a vanished
+file) are retried by the next run, so results never depend on the cache's history. Keys
+from size and mtime miss a file rewritten with the same size and mtime; ``content_hash=True``
+(:func:`~babelclip.eval.encode.encode_images`) keys by a SHA-256 of the bytes instead.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import CacheError
 
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS images (item TEXT PRIMARY KEY, vec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS images (item TEXT PRIMARY KEY, vec BLOB NOT NULL, crc INTEGER);
 CREATE TABLE IF NOT EXISTS failures (item TEXT PRIMARY KEY, reason TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS texts (lang TEXT NOT NULL, text TEXT NOT NULL, vec BLOB NOT NULL,
+CREATE TABLE IF NOT EXISTS texts (lang TEXT NOT NULL, text TEXT NOT NULL, vec BLOB NOT NULL, crc INTEGER,
                                   PRIMARY KEY (lang, text));
 CREATE TABLE IF NOT EXISTS text_blocks (lang TEXT NOT NULL, digest TEXT NOT NULL, n INTEGER NOT NULL,
-                                        vecs BLOB NOT NULL, PRIMARY KEY (lang, digest));
+                                        vecs BLOB NOT NULL, crc INTEGER, PRIMARY KEY (lang, digest));
 """
+# Checksummed tables: (table, blob column, SQL expression of the key the checksum covers).
+_CHECKED = (("images", "vec", "item"), ("texts", "vec", "lang || char(0) || text"),
+            ("text_blocks", "vecs", "lang || char(0) || digest || char(0) || n"))
+CHECKSUM_VERSION = "crc32/1"
+_ADVICE = ("delete it (babelclip rebuilds it, re-encoding what it held) or choose another cache folder "
+           "with --cache-dir DIR (or --cache-dir none for no cache)")
 # SQLite's default limit on host parameters is 32766 since 3.32; stay far below it.
 _CHUNK = 900
+
+
+def _checksum(key: str, blob: bytes) -> int:
+    """CRC-32 of a row's key and vector bytes: damage to either is caught on read."""
+    return zlib.crc32(blob, zlib.crc32(str(key).encode("utf-8", "surrogatepass")))
 
 
 def _enable_wal(db: sqlite3.Connection, timeout: float, path: Path) -> None:
@@ -66,26 +96,42 @@ def _enable_wal(db: sqlite3.Connection, timeout: float, path: Path) -> None:
     at once instead of calling the busy handler when another process holds a lock on the file
     (e.g. a second rank creating the same new cache): retried here until the deadline.
     """
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
     delay = 0.005
     while True:
         try:
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             break
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() + delay > deadline:
-                raise sqlite3.OperationalError(f"{path}: {e} (waited {timeout:.0f} s for other processes)") from e
+            if "locked" not in str(e) or time.monotonic() + delay > t0 + timeout:
+                raise sqlite3.OperationalError(f"{e} (after {time.monotonic() - t0:.1f} s)") from e
             time.sleep(delay)
             delay = min(2 * delay, 0.5)
     if mode.lower() != "wal":
-        raise sqlite3.OperationalError(f"{path}: could not switch to write-ahead logging (journal mode {mode!r})")
+        raise sqlite3.OperationalError(f"could not switch to write-ahead logging (journal mode {mode!r})")
+
+
+def _cache_error(e: BaseException, where: Path | None, waited: float | None = None) -> CacheError:
+    """A :class:`CacheError` for a SQLite or OS error on the cache at ``where``: what happened and what to do."""
+    msg = str(e)
+    took = f" after waiting {waited:.1f} s" if waited is not None else ""
+    if where is None:
+        return CacheError(f"in-memory embedding cache: {msg}")
+    if "locked" in msg or "busy" in msg:
+        return CacheError(f"embedding cache {where} stayed locked by another process{took} ({msg}); "
+                          "wait for that run to finish, or choose another folder with --cache-dir DIR")
+    if isinstance(e, OSError) or "readonly" in msg or "unable to open" in msg or "read-only" in msg:
+        return CacheError(f"embedding cache {where} cannot be written ({msg}); choose a folder you can write "
+                          "with --cache-dir DIR (or --cache-dir none for no cache)")
+    return CacheError(f"embedding cache {where} is damaged ({msg}); {_ADVICE}")
 
 
 class EmbeddingCache:
     """Embeddings of one model (one fingerprint), read and written by key.
 
     ``EmbeddingCache(None, ...)`` is a cache that remembers nothing across runs (an in-memory
-    database), so callers need no special case for ``--no-cache``.
+    database), so callers need no special case for ``--no-cache``. Every vector row carries a
+    CRC-32 of its key and bytes, checked on every read (module docstring).
     """
 
     def __init__(self, cache_dir: str | os.PathLike | None, fingerprint_key: str, dim: int, *, timeout: float = 120.0):
@@ -94,27 +140,52 @@ class EmbeddingCache:
         self._timeout = timeout
         self._pid = os.getpid()
         self._forked: EmbeddingCache | None = None
-        if cache_dir is None:
-            self.path: Path | None = None
-            target = ":memory:"
-        else:
-            Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            self.path = Path(cache_dir) / f"{fingerprint_key}.sqlite"
-            target = str(self.path)
-        self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
-        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self.path: Path | None = None if cache_dir is None else Path(cache_dir) / f"{fingerprint_key}.sqlite"
+        if cache_dir is not None:
+            try:
+                Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise CacheError(f"embedding cache folder {cache_dir} cannot be created ({e.strerror or e}); "
+                                 "choose another with --cache-dir DIR (or --cache-dir none for no cache)") from None
+        t0 = time.monotonic()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:
+            raise _cache_error(e, self.path, time.monotonic() - t0) from None
+        stored = int(self._db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+        if stored != self.dim:
+            raise CacheError(f"embedding cache {self.path} holds {stored}-d vectors but the model gives {self.dim}-d; "
+                             "the fingerprint should have differed — delete the file to rebuild it")
+
+    def _open(self) -> None:
+        target = ":memory:" if self.path is None else str(self.path)
+        self._db = sqlite3.connect(target, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
         if self.path is not None:
-            _enable_wal(self._db, timeout, self.path)
+            _enable_wal(self._db, self._timeout, self.path)
             self._db.execute("PRAGMA synchronous = NORMAL")
         with self._transaction():
             for stmt in filter(str.strip, _SCHEMA.split(";")):
                 self._db.execute(stmt)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(self.dim),))
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)", (fingerprint_key,))
-        stored = int(self._db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
-        if stored != self.dim:
-            raise ValueError(f"embedding cache {self.path} holds {stored}-d vectors but the model gives {self.dim}-d; "
-                             "the fingerprint should have differed — delete the file to rebuild it")
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)", (self.fingerprint_key,))
+            self._add_checksums()
+
+    def _add_checksums(self) -> None:
+        """Migrate a cache written before rows carried checksums: add the column and checksum the
+        rows as they are (their bytes cannot be verified after the fact, only from now on)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='checksums'").fetchone()
+        if row is not None and row[0] == CHECKSUM_VERSION:
+            return
+        self._db.create_function("bc_checksum", 2, _checksum, deterministic=True)
+        for table, col, key in _CHECKED:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if "crc" not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN crc INTEGER")
+            n = self._db.execute(f"UPDATE {table} SET crc = bc_checksum({key}, {col}) WHERE crc IS NULL").rowcount
+            if n > 0:
+                log.info("embedding cache %s: checksummed %d existing %s rows", self.path, n, table)
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('checksums', ?)", (CHECKSUM_VERSION,))
 
     # -- plumbing ----------------------------------------------------------------------------
     def _transaction(self):
@@ -130,6 +201,15 @@ class EmbeddingCache:
 
         return _Tx()
 
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite and OS errors on the file become a :class:`CacheError` naming it, with advice."""
+        t0 = time.monotonic()
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            raise _cache_error(e, self.path, time.monotonic() - t0) from None
+
     def _rows(self, vecs: np.ndarray, n: int) -> np.ndarray:
         """``vecs`` as a C-contiguous float32 ``(n, dim)`` array (checked once, not per row)."""
         try:
@@ -142,6 +222,29 @@ class EmbeddingCache:
 
     def _vec(self, blob: bytes) -> np.ndarray:
         return np.frombuffer(blob, dtype=np.float32)
+
+    def _select(self, table: str, key_col: str, keys: list[str], prefix: tuple = (), where: str = "") -> dict[str, bytes]:
+        """Rows of ``table`` whose ``key_col`` is in ``keys``, verified: a row whose checksum or
+        size does not match is dropped (warned about, deleted), so its vector is recomputed."""
+        out: dict[str, bytes] = {}
+        bad: list[str] = []
+        size = self.dim * 4
+        with self._guard():
+            for i in range(0, len(keys), _CHUNK):
+                chunk = keys[i : i + _CHUNK]
+                q = f"SELECT {key_col}, vec, crc FROM {table} WHERE {where}{key_col} IN ({','.join('?' * len(chunk))})"
+                for k, blob, crc in self._db.execute(q, [*prefix, *chunk]):
+                    full_key = "\0".join((*prefix, k))
+                    if len(blob) != size or crc != _checksum(full_key, blob):
+                        bad.append(k)
+                    else:
+                        out[k] = blob
+            if bad:
+                log.warning("embedding cache %s: %d %s rows fail their checksum (damaged bytes), e.g. %r; "
+                            "recomputing them", self.path, len(bad), table, bad[0][:80])
+                with self._transaction():
+                    self._db.executemany(f"DELETE FROM {table} WHERE {where}{key_col} = ?", [(*prefix, k) for k in bad])
+        return out
 
     def in_this_process(self) -> EmbeddingCache:
         """This cache; in a process forked from its creator, a connection of that process's own
@@ -166,56 +269,49 @@ class EmbeddingCache:
 
     # -- images ------------------------------------------------------------------------------
     def get_images(self, items: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached embedding of each identity that has one."""
-        out: dict[str, np.ndarray] = {}
-        keys = list(dict.fromkeys(items))
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            q = f"SELECT item, vec FROM images WHERE item IN ({','.join('?' * len(chunk))})"
-            out.update((k, self._vec(v)) for k, v in self._db.execute(q, chunk))
-        return out
+        """The cached embedding of each identity that has one (and whose checksum holds)."""
+        rows = self._select("images", "item", list(dict.fromkeys(items)))
+        return {k: self._vec(v) for k, v in rows.items()}
 
     def put_images(self, items: Sequence[str], vecs: np.ndarray, failures: dict[str, str] | None = None) -> None:
         """Store one batch in a single transaction (all rows or none); a key already present keeps
         its first vector, so every reader sees one value per key even when processes race.
 
-        ``failures`` (key → reason) records images that did not decode, so a resumed or repeated
-        run neither retries them nor shifts its batch boundaries; a repaired file has a new
-        key (size, mtime) and is tried again.
+        ``failures`` (key → reason) records images whose bytes were read but do not decode, so
+        a resumed or repeated run neither retries them nor shifts its batch boundaries; a
+        repaired file has a new key (size, mtime, or content hash) and is tried again. Errors
+        of reading (permissions, a vanished file) are never recorded: they may be transient.
         """
         if len(items) != len(vecs):
             raise ValueError(f"{len(items)} image keys but {len(vecs)} embeddings")
-        rows = [(k, v.tobytes()) for k, v in zip(items, self._rows(vecs, len(items)))]
-        with self._transaction():
-            self._db.executemany("INSERT OR IGNORE INTO images VALUES (?, ?)", rows)
+        rows = [(k, b, _checksum(k, b)) for k, b in ((k, v.tobytes()) for k, v in zip(items, self._rows(vecs, len(items))))]
+        with self._guard(), self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO images VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT OR IGNORE INTO failures VALUES (?, ?)", list((failures or {}).items()))
 
     def get_failures(self, items: Sequence[str]) -> dict[str, str]:
         """Keys among ``items`` recorded as undecodable, with the reason."""
         out: dict[str, str] = {}
         keys = list(dict.fromkeys(items))
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            q = f"SELECT item, reason FROM failures WHERE item IN ({','.join('?' * len(chunk))})"
-            out.update(self._db.execute(q, chunk))
+        with self._guard():
+            for i in range(0, len(keys), _CHUNK):
+                chunk = keys[i : i + _CHUNK]
+                q = f"SELECT item, reason FROM failures WHERE item IN ({','.join('?' * len(chunk))})"
+                out.update(self._db.execute(q, chunk))
         return out
 
     # -- texts -------------------------------------------------------------------------------
     def get_texts(self, lang: str, texts: Iterable[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        keys = list(dict.fromkeys(texts))
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            q = f"SELECT text, vec FROM texts WHERE lang = ? AND text IN ({','.join('?' * len(chunk))})"
-            out.update((k, self._vec(v)) for k, v in self._db.execute(q, [lang, *chunk]))
-        return out
+        rows = self._select("texts", "text", list(dict.fromkeys(texts)), (lang,), "lang = ? AND ")
+        return {k: self._vec(v) for k, v in rows.items()}
 
     def put_texts(self, lang: str, texts: Sequence[str], vecs: np.ndarray) -> None:
         if len(texts) != len(vecs):
             raise ValueError(f"{len(texts)} texts but {len(vecs)} embeddings")
-        rows = [(lang, t, v.tobytes()) for t, v in zip(texts, self._rows(vecs, len(texts)))]
-        with self._transaction():
-            self._db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", rows)
+        rows = [(lang, t, b, _checksum(f"{lang}\0{t}", b))
+                for t, b in ((t, v.tobytes()) for t, v in zip(texts, self._rows(vecs, len(texts))))]
+        with self._guard(), self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?, ?)", rows)
 
     @staticmethod
     def texts_digest(texts: Sequence[str]) -> str:
@@ -234,13 +330,18 @@ class EmbeddingCache:
     def get_text_block(self, lang: str, texts: Sequence[str], digest: str | None = None) -> np.ndarray | None:
         """The ``(len(texts), dim)`` block stored for exactly this ordered list, else ``None``."""
         digest = digest or self.texts_digest(texts)
-        row = self._db.execute("SELECT n, vecs FROM text_blocks WHERE lang = ? AND digest = ?", (lang, digest)).fetchone()
-        if row is None:
-            return None
-        n, blob = row
-        if n != len(texts) or len(blob) != n * self.dim * 4:  # a foreign or damaged row: ignore it
-            log.warning("text block %s/%s in %s has the wrong size; ignored", lang, digest[:12], self.path)
-            return None
+        with self._guard():
+            row = self._db.execute("SELECT n, vecs, crc FROM text_blocks WHERE lang = ? AND digest = ?",
+                                   (lang, digest)).fetchone()
+            if row is None:
+                return None
+            n, blob, crc = row
+            if n != len(texts) or len(blob) != n * self.dim * 4 or crc != _checksum(f"{lang}\0{digest}\0{n}", blob):
+                log.warning("text block %s/%s in %s fails its size or checksum (damaged bytes); recomputing it",
+                            lang, digest[:12], self.path)
+                with self._transaction():
+                    self._db.execute("DELETE FROM text_blocks WHERE lang = ? AND digest = ?", (lang, digest))
+                return None
         return np.frombuffer(blob, dtype=np.float32).reshape(n, self.dim)
 
     def put_text_block(self, lang: str, texts: Sequence[str], vecs: np.ndarray, digest: str | None = None) -> None:
@@ -249,9 +350,12 @@ class EmbeddingCache:
         if v.shape != (len(texts), self.dim):
             raise ValueError(f"text block of shape {v.shape} does not fit {len(texts)} texts of {self.dim}-d vectors")
         digest = digest or self.texts_digest(texts)
-        with self._transaction():
-            self._db.execute("INSERT OR IGNORE INTO text_blocks VALUES (?, ?, ?, ?)", (lang, digest, len(texts), v.tobytes()))
+        blob = v.tobytes()
+        crc = _checksum(f"{lang}\0{digest}\0{len(texts)}", blob)
+        with self._guard(), self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO text_blocks VALUES (?, ?, ?, ?, ?)", (lang, digest, len(texts), blob, crc))
 
     def counts(self) -> dict[str, int]:
         """Rows held: ``{"images": n, "texts": m}``."""
-        return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("images", "texts")}
+        with self._guard():
+            return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("images", "texts")}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.images import ImageItem, ImageSource, load_image
+from ..data.images import ImageItem, ImageSource, decode, read_bytes
 from .cache import EmbeddingCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +59,12 @@ class ImageEmbeddings:
 
 
 class _Decoded:
-    """A picklable top-level dataset: item → (position, pixels or PIL image, error)."""
+    """A picklable top-level dataset: item → (position, pixels or PIL image, error, lasting).
+
+    ``lasting`` tells a failure of the bytes themselves (they were read and do not decode: the
+    same bytes will fail again, so the cache remembers it) from a failure to read them
+    (permissions, a vanished file, an I/O error: perhaps transient, so tried again next run).
+    """
 
     def __init__(self, items: Sequence[ImageItem], loader: Any, preprocess: Any):
         self.items, self.loader, self.preprocess = list(items), loader, preprocess
@@ -68,11 +73,16 @@ class _Decoded:
         return len(self.items)
 
     def __getitem__(self, i: int):
+        item = self.items[i]
         try:
-            im = load_image(self.items[i], self.loader)
-            return i, (self.preprocess(im) if self.preprocess is not None else im), ""
+            data = read_bytes(item)
+        except OSError as e:
+            return i, None, f"{type(e).__name__}: {e.strerror or e} (reading {item.id})", False
+        try:
+            im = (self.loader or decode)(item.path, data)
+            return i, (self.preprocess(im) if self.preprocess is not None else im), "", False
         except Exception as e:  # noqa: BLE001 - corrupt, truncated, not an image: skipped, counted
-            return i, None, f"{type(e).__name__}: {e}"
+            return i, None, f"{type(e).__name__}: {e}", True
 
 
 def _collate(batch):
@@ -126,9 +136,9 @@ def encode_images(
     for it in items:
         try:
             keys.append(_image_key(it, source, content_hash))
-        except OSError as e:  # vanished or unreadable since listing
+        except OSError as e:  # vanished or unreadable since listing: not remembered, tried next run
             keys.append("")
-            failed[it.id] = f"{type(e).__name__}: {e}"
+            failed[it.id] = f"{type(e).__name__}: {e.strerror or e} (reading {it.id})"
     cached = cache.get_images([k for k in keys if k])
     known_bad = cache.get_failures([k for k in keys if k and k not in cached])
     for it, k in zip(items, keys):
@@ -147,13 +157,14 @@ def encode_images(
     fresh_failed: dict[int, str] = {}
     with tqdm(total=len(mine), desc=f"images {source.name}", unit="img", disable=quiet or rank != 0) as bar:
         for batch in loader:
-            good = [(mine[j], data) for j, data, err in batch if not err]
-            bad = {mine[j]: err for j, data, err in batch if err}
+            good = [(mine[j], data) for j, data, err, _ in batch if not err]
+            bad = {mine[j]: err for j, data, err, _ in batch if err}
+            lasting = {keys[mine[j]]: err for j, data, err, last in batch if err and last}
             if good:
                 vecs = _encode_batch(encoder, [d for _, d in good], batch_size)
             else:
                 vecs = np.zeros((0, cache.dim), np.float32)
-            cache.put_images([keys[i] for i, _ in good], vecs, {keys[i]: e for i, e in bad.items()})
+            cache.put_images([keys[i] for i, _ in good], vecs, lasting)
             for (i, _), v in zip(good, vecs):
                 fresh[i] = v
             fresh_failed.update(bad)
@@ -163,7 +174,7 @@ def encode_images(
     for i, err in fresh_failed.items():
         failed[items[i].id] = err
     if failed and rank == 0:
-        log.warning("%d of %d images of %s skipped (cannot be decoded); e.g. %s: %s",
+        log.warning("%d of %d images of %s skipped (cannot be read or decoded); e.g. %s: %s",
                     len(failed), len(items), source.name, *next(iter(failed.items())))
     rows, ids, labels = [], [], []
     for i, (it, k) in enumerate(zip(items, keys)):

@@ -48,7 +48,7 @@ def _safe(name: str) -> str:
 
 def to_mteb(results: Iterable[Result], evaluation_time: float | None = None) -> dict[str, dict[str, Any]]:
     """``{task_name: document}`` for results of one model (see the module docstring)."""
-    from .. import __version__
+    from .._version import __version__
 
     groups: dict[str, list[Result]] = defaultdict(list)
     for r in results:

@@ -7,13 +7,15 @@ installed) for analysis and reports.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
+
+from ..errors import BabelclipError
 
 SCHEMA = "babelclip.results/1"
 
@@ -47,26 +49,88 @@ class Result:
 
 
 def save_results(results: Iterable[Result], path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
-    """Write results atomically (temp file + rename), so a killed run never leaves half a file."""
+    """Write results atomically (temp file + rename), so a killed run never leaves half a file.
+
+    The file gets the permissions of any new file (``0666`` less the umask, typically ``0644``);
+    a failed write (a full disk) removes its temporary file. A string that is not valid Unicode
+    (a lone surrogate from a file name that is not UTF-8) is written as a JSON ``\\uXXXX`` escape.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"schema": SCHEMA, "meta": meta or {}, "results": [asdict(r) for r in results]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: json.dump(doc, f, ensure_ascii=False, indent=1))
     return path
 
 
+def write_atomic(path: Path, write: Any, *, newline: str | None = None) -> None:
+    """Call ``write(f)`` on a new text file beside ``path``, then rename it to ``path``.
+
+    The temporary file is made with mode ``0666`` (the umask applies, unlike ``mkstemp``'s
+    ``0600``) and removed when anything fails, so no ``*.tmp`` is left behind.
+    """
+    for attempt in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{attempt}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 stale temporaries of this very pid
+        raise FileExistsError(f"cannot create a temporary file beside {path}")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline=newline) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def load_results(path: str | os.PathLike) -> list[Result]:
-    """Read a file written by :func:`save_results`; anything else is a clear error."""
+    """Read a file written by :func:`save_results`; anything else (not JSON, not UTF-8, another
+    schema, a malformed record) is a :class:`~babelclip.errors.BabelclipError` naming the file."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise BabelclipError(f"{path}: not valid JSON ({e})") from None
+    except UnicodeDecodeError as e:
+        raise BabelclipError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected a babelclip results file") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a babelclip results file (expected schema {SCHEMA!r})")
-    return [Result(**r) for r in doc["results"]]
+        raise BabelclipError(f"{path}: not a babelclip results file (expected schema {SCHEMA!r})")
+    records = doc.get("results")
+    if not isinstance(records, list):
+        raise BabelclipError(f"{path}: 'results' must be a list of result records, got {type(records).__name__}")
+    return [result_from_dict(r, f"{path}: result {i}") for i, r in enumerate(records)]
+
+
+_STR_FIELDS = ("model", "fingerprint", "dataset", "task", "language", "prompts", "labels", "protocol")
+_REQUIRED = ("model", "fingerprint", "dataset", "task", "language", "metrics")
+
+
+def result_from_dict(record: Any, where: str) -> Result:
+    """A :class:`Result` from one JSON record, every field type-checked; ``where`` prefixes errors."""
+    if not isinstance(record, dict):
+        raise BabelclipError(f"{where}: expected an object with {', '.join(_REQUIRED)}, got {type(record).__name__}")
+    missing = [k for k in _REQUIRED if k not in record]
+    unknown = sorted(set(record) - {f.name for f in fields(Result)})
+    if missing or unknown:
+        raise BabelclipError(f"{where}: " + "; ".join(
+            ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])))
+    for k in _STR_FIELDS:
+        if k in record and not isinstance(record[k], str):
+            raise BabelclipError(f"{where}: {k} must be a string, got {record[k]!r:.80}")
+    for k, kinds, what in (("metrics", (int, float), "numbers"), ("counts", (int,), "integers")):
+        value = record.get(k, {})
+        if not isinstance(value, dict) or not all(
+                isinstance(v, kinds) and not isinstance(v, bool) for v in value.values()):
+            raise BabelclipError(f"{where}: {k} must map names to {what}, got {value!r:.80}")
+    if not isinstance(record.get("extra", {}), dict):
+        raise BabelclipError(f"{where}: extra must be an object, got {record['extra']!r:.80}")
+    try:
+        return Result(**record)
+    except ValueError as e:  # an unknown task
+        raise BabelclipError(f"{where}: {e}") from None
 
 
 def to_table(results: Iterable[Result]):

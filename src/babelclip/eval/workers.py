@@ -16,14 +16,24 @@ Rules that keep this exact and safe:
   (:meth:`EmbeddingCache.in_this_process`); SQLite's locking serialises the writers;
 * only for a model on the CPU, a cache on disk, outside ``torch.distributed`` and where
   ``fork`` exists (Linux, macOS); otherwise the loop runs serially in this process;
-* the largest languages are handed out first, so the workers finish close together.
+* the largest languages are handed out first, so the workers finish close together;
+* one language never stops a run: a model that cannot encode a language raises
+  :class:`~babelclip.errors.UnsupportedLanguageError`, and that language is skipped with a
+  warning and recorded (:func:`record_skips`), in the serial loop and in workers alike;
+* a worker never outlives its parent: on Linux it asks the kernel for ``SIGKILL`` when the
+  parent dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread polls the parent
+  pid once a second, so killing ``babelclip eval`` (even with ``SIGKILL``) ends its workers.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from ..errors import UnsupportedLanguageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.base import Encoder
@@ -85,15 +95,92 @@ def _why_serial(encoder: Encoder, cache: EmbeddingCache) -> str:
     return ""
 
 
-def _one_thread() -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG_SECONDS = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this (forked) process when ``parent`` dies: the kernel's parent-death signal where
+    there is one (Linux), and a daemon thread polling ``os.getppid()`` everywhere."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc symbol: the watchdog remains
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="babelclip-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(parent: int) -> None:
+    _die_with_parent(parent)
     import torch
 
     torch.set_num_threads(1)
 
 
+class _Skipped:
+    """What a language job returns instead of results when the model cannot handle the language."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+_SKIPS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("babelclip_skips", default=None)
+
+
+@contextlib.contextmanager
+def record_skips() -> Iterator[dict[str, str]]:
+    """Collect the languages skipped inside the block (language -> why), e.g. for results meta::
+
+        with record_skips() as skipped:
+            results = zero_shot_classification(...)
+        meta["languages_skipped"] = skipped
+    """
+    skipped: dict[str, str] = {}
+    token = _SKIPS.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _SKIPS.reset(token)
+
+
+def skip_unsupported(fn: Callable[[str], Any], lang: str) -> Any:
+    """``fn(lang)``, or a :class:`_Skipped` marker when the model cannot handle ``lang``."""
+    try:
+        return fn(lang)
+    except UnsupportedLanguageError as e:
+        return _Skipped(e.reason)
+
+
+def _note_skip(lang: str, result: Any, desc: str) -> Any:
+    if not isinstance(result, _Skipped):
+        return result
+    log.warning("%s: skipping language %s: %s", desc, lang, result.reason)
+    skipped = _SKIPS.get()
+    if skipped is not None:
+        skipped[lang] = result.reason
+    return None
+
+
 def _run(lang: str) -> Any:
     assert _JOB is not None
-    return _JOB(lang)
+    return skip_unsupported(_JOB, lang)
 
 
 def map_languages(
@@ -109,13 +196,16 @@ def map_languages(
 
     ``fn`` may be any callable (a closure over the model and data: it is inherited, never
     pickled); its return values are pickled back. ``cost(lang)`` orders the hand-out, largest
-    first. An exception in a worker is raised here, as in the serial loop.
+    first. An exception in a worker is raised here, as in the serial loop, except
+    :class:`~babelclip.errors.UnsupportedLanguageError`: that language's entry is ``None``, with
+    a warning, and :func:`record_skips` records it.
     """
     from tqdm.auto import tqdm
 
     langs = list(languages)
     if workers <= 1 or len(langs) <= 1:
-        return [fn(lang) for lang in tqdm(langs, desc=desc, unit="lang", disable=quiet)]
+        return [_note_skip(lang, skip_unsupported(fn, lang), desc)
+                for lang in tqdm(langs, desc=desc, unit="lang", disable=quiet)]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -124,12 +214,14 @@ def map_languages(
     out: list[Any] = [None] * len(langs)
     _JOB = fn
     try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread) as ex, \
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
+                                 initargs=(os.getpid(),)) as ex, \
                 tqdm(total=len(langs), desc=f"{desc} ({workers} processes)", unit="lang", disable=quiet) as bar:
             futures = {ex.submit(_run, langs[i]): i for i in order}
             try:
                 for f in as_completed(futures):
-                    out[futures[f]] = f.result()
+                    i = futures[f]
+                    out[i] = _note_skip(langs[i], f.result(), desc)
                     bar.update()
             except BaseException:
                 ex.shutdown(wait=True, cancel_futures=True)  # fail fast: no further language starts
@@ -145,4 +237,4 @@ def run_language_jobs(job: Any, languages: Sequence[str], workers: int | str, *,
     ``encoder``, ``cache`` and ``cost(lang)`` attributes (the evaluation modules' language jobs)."""
     n = resolve_workers(workers, job.encoder, job.cache, len(languages))
     per_lang = map_languages(job, languages, workers=n, cost=job.cost, desc=desc, quiet=quiet)
-    return [r for results in per_lang for r in results]
+    return [r for results in per_lang if results is not None for r in results]

@@ -27,9 +27,9 @@ and gradients are averaged across processes (what DDP does) before each step.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -40,8 +40,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ..errors import CheckpointError
+from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from .distributed import (
+    allreduce_grads,
+    init_distributed_from_env,
+    mean_across,
+    process_group,
+    rank_world,
+)
 from .parallel import ParallelCorpus, ParallelDataError
+from .teacher import teacher_embeddings, texts_hash
 from .text_side import TrainableText
+
+__all__ = ["ADAPTER_META", "FULL_WEIGHTS", "DistillConfig", "DistillResult", "distill", "distill_loss",
+           "init_distributed_from_env", "latest_checkpoint", "teacher_embeddings", "texts_hash"]
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -114,81 +127,6 @@ class DistillResult:
     stopped_early: bool = False
 
 
-# -- distributed helpers ---------------------------------------------------------------------------
-def _dist():
-    import torch.distributed as dist
-
-    return dist if dist.is_available() and dist.is_initialized() else None
-
-
-def _rank_world() -> tuple[int, int]:
-    d = _dist()
-    return (d.get_rank(), d.get_world_size()) if d else (0, 1)
-
-
-def init_distributed_from_env() -> bool:
-    """Join the process group ``torchrun`` describes (gloo on CPU, NCCL on GPUs); False if not under torchrun."""
-    import torch
-    import torch.distributed as dist
-
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ or dist.is_initialized():
-        return dist.is_initialized()
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return True
-
-
-# -- teacher -----------------------------------------------------------------------------------------
-def texts_hash(texts: list[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()[:20]
-
-
-def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str | os.PathLike | None, batch_size: int = 64,
-                       progress: bool = False) -> np.ndarray:
-    """The frozen teacher's (unnormalised) embeddings of ``english``, from the cache when present.
-
-    Computed by ``text_forward(..., "en")`` before any training touches the module. Under
-    torchrun rank 0 computes and writes, the others wait and read.
-    """
-    import torch
-
-    path = None
-    if cache_dir is not None:
-        kind = getattr(text, "kind", "")  # e.g. babel-lite's "output" vs "tower" embeddings
-        path = Path(cache_dir) / f"teacher-{text.fingerprint.key}{'-' + kind if kind else ''}-{texts_hash(english)}.npy"
-    rank, _ = _rank_world()
-    d = _dist()
-    cached = [path is not None and path.exists()]
-    if d is not None:  # every rank takes rank 0's branch: a rank that saw the file rank 0 just
-        d.broadcast_object_list(cached, src=0)  # wrote would skip the barrier below and deadlock
-    if cached[0]:
-        return np.load(path)
-    if rank == 0 or path is None:
-        module = text.text_module()
-        was_training = module.training
-        module.eval()
-        out = []
-        from tqdm.auto import tqdm
-
-        with torch.no_grad():
-            for i in tqdm(range(0, len(english), batch_size), desc="teacher", disable=not progress or rank != 0):
-                out.append(text.text_forward(english[i : i + batch_size], "en").float().cpu().numpy())
-        module.train(was_training)
-        emb = np.concatenate(out).astype(np.float32)
-        if path is not None and rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-            np.save(tmp, emb)
-            os.replace(tmp, path)
-    if d is not None and path is not None:
-        d.barrier()
-        emb = np.load(path)
-    return emb
-
-
 # -- student -----------------------------------------------------------------------------------------
 def lora_target_modules(module: torch.nn.Module, names: tuple[str, ...] | None = None) -> list[str]:
     """Full names of the ``nn.Linear`` layers of ``module`` to adapt (poolers never)."""
@@ -253,110 +191,79 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> tuple[np.nda
     return order[i * batch_size : (i + 1) * batch_size], (epoch, i)
 
 
-# -- checkpoints ---------------------------------------------------------------------------------------
-def _trainable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in module.named_parameters() if p.requires_grad}
-
-
-def _rng_state() -> dict[str, Any]:
-    import torch
-
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
-def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
-    """The newest ``checkpoints/step-*.pt`` under ``out_dir``, or None."""
-    ckpts = sorted(Path(out_dir, "checkpoints").glob("step-*.pt"))
-    return ckpts[-1] if ckpts else None
-
-
-def _save_checkpoint(out_dir: Path, step: int, pos: tuple[int, int], module, optimizer, scheduler, losses, config) -> None:
-    import torch
-
-    d = out_dir / "checkpoints"
-    d.mkdir(parents=True, exist_ok=True)
-    state = {
-        "step": step, "data_position": list(pos), "trainable": _trainable_state(module),
-        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
-        "losses": list(losses), "config": asdict(config),
-    }
-    path = d / f"step-{step:08d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a run killed mid-write never leaves a half checkpoint
-    for old in sorted(d.glob("step-*.pt"))[: -config.keep_checkpoints]:
-        old.unlink()
-    log.info("checkpoint %s", path)
-
-
-def _load_checkpoint(path: Path, module, optimizer, scheduler, config: DistillConfig) -> tuple[int, list[float]]:
-    import torch
-
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    # Fields that change how the run is watched or stored, not what it computes, may differ.
-    free = ("progress", "max_minutes", "checkpoint_every", "keep_checkpoints", "teacher_batch_size")
-    saved = {k: v for k, v in state["config"].items() if k not in free}
-    now = {k: v for k, v in asdict(config).items() if k in saved}
-    if saved.get("lora_targets") is not None:
-        saved["lora_targets"] = tuple(saved["lora_targets"])
-    if saved != now:
-        diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now.get(k)}
-        raise ValueError(f"cannot resume from {path}: its config differs from this run's (saved, now): {diff}")
-    params = dict(module.named_parameters())
-    missing = [n for n in state["trainable"] if n not in params]
-    if missing:
-        raise ValueError(f"checkpoint {path} holds weights this model lacks: {missing[:5]}")
-    with torch.no_grad():
-        for n, t in state["trainable"].items():
-            params[n].copy_(t)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
-    log.info("resumed from %s (step %d, data position %s)", path, state["step"], state["data_position"])
-    return int(state["step"]), list(state["losses"])
-
-
 # -- the loop ------------------------------------------------------------------------------------------
-def _allreduce_grads(params: list[torch.Tensor], world: int) -> None:
-    """Average gradients across processes (one flat all-reduce): DDP's step, done explicitly."""
-    import torch
-
-    d = _dist()
-    if d is None or world == 1:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    d.all_reduce(flat)
-    flat /= world
-    off = 0
-    for p, g in zip(params, grads):
-        p.grad = flat[off : off + g.numel()].view_as(g).clone()
-        off += g.numel()
-
-
-def _mean_across(x: float) -> float:
-    import torch
-
-    d = _dist()
-    if d is None:
-        return x
-    t = torch.tensor([x], dtype=torch.float64)
-    d.all_reduce(t)
-    return float(t.item()) / d.get_world_size()
-
-
 def _file_sha(paths: list[Path]) -> str:
     from ..models.base import hash_files
 
     return hash_files([str(p) for p in sorted(paths)])
+
+
+def _prepare_student(module, config: DistillConfig):
+    """Make the trainable part trainable: fresh LoRA adapters, or every weight; returns
+    ``(peft model or None, trainable count, total count)``."""
+    peft_model = None
+    if config.method == "lora":
+        peft_model = attach_lora(module, config)
+    else:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    trainable, total = count_params(module)
+    if config.method == "lora" and trainable > config.max_trainable_fraction * total:
+        raise AssertionError(
+            f"LoRA trains {trainable} of {total} parameters ({100 * trainable / total:.2f}%), more than "
+            f"max_trainable_fraction={config.max_trainable_fraction}: lower lora_r or lora_targets"
+        )
+    log.info("%s: training %d of %d text-module parameters (%.3f%%)", config.method, trainable, total, 100 * trainable / total)
+    return peft_model, trainable, total
+
+
+def _optimizer(params: list, config: DistillConfig):
+    """AdamW with linear warm-up, then linear decay to 0 at ``config.steps``."""
+    import torch
+
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    def schedule(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        return max(0.0, (config.steps - step) / max(1, config.steps - config.warmup_steps))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def _check_start(corpus: ParallelCorpus, config: DistillConfig, out: Path, resume: bool, world: int) -> None:
+    if corpus.lang.tag == "en":
+        raise ParallelDataError("English is the teacher: distil into another language (English is never changed)")
+    if not len(corpus):
+        raise ParallelDataError(f"no training pairs for {corpus.lang.tag} ({corpus.source})")
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world} processes")
+    if resume and latest_checkpoint(out) is None:
+        log.warning("--resume: no checkpoint under %s, starting from step 0", out)
+    if not resume and latest_checkpoint(out) is not None:
+        raise ValueError(f"{out} already holds checkpoints of a run: pass resume=True (--resume) or use another directory")
+
+
+def _step(run: _Run, idx, step: int) -> float:
+    """One optimizer step on this rank's share of the global batch ``idx``; the mean loss."""
+    import torch
+
+    config, params, world = run.config, run.params, run.world
+    mine = idx[run.rank::world] if len(idx) >= world else idx
+    student = run.text.text_forward([run.targets[i] for i in mine], run.corpus.lang)
+    loss = distill_loss(student.float(), run.teacher[torch.as_tensor(mine)].to(student.device), config)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    allreduce_grads(params, world)
+    if config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    value = mean_across(float(loss.detach()))
+    if not math.isfinite(value):
+        raise CheckpointError(f"training diverged at step {step + 1}: loss not finite ({value}); nothing saved "
+                              "for this step — lower the learning rate (--lr) or keep grad_clip on")
+    return value
 
 
 def distill(
@@ -373,116 +280,89 @@ def distill(
 ) -> DistillResult:
     """Train ``text``'s module so its ``corpus.lang`` embeddings match its own English ones.
 
-    Writes to ``out_dir``: checkpoints, then the adapter (``method="lora"``: peft's
-    ``adapter_config.json`` + ``adapter_model.safetensors``) or the text module's weights
-    (``"full"``), and :data:`ADAPTER_META` naming the base model's fingerprint, the language,
-    the data (source, licence, size), the config, the loss curve and ``eval_fn``'s result.
-    ``resume`` continues from the last checkpoint; ``interrupt_at`` stops after that step as a
-    killed run would (checkpointing first), for tests and time-boxed jobs.
+    Writes to ``out_dir``: checkpoints (:mod:`babelclip.train.checkpoints`), then the adapter
+    (``method="lora"``: peft's ``adapter_config.json`` + ``adapter_model.safetensors``) or the
+    text module's weights (``"full"``), and :data:`ADAPTER_META` naming the base model's
+    fingerprint, the language, the data (source, licence, size), the config, the loss curve and
+    ``eval_fn``'s result. ``resume`` continues from the newest usable checkpoint;
+    ``interrupt_at`` stops after that step as a killed run would (checkpointing first), for
+    tests and time-boxed jobs. A loss or weight that stops being finite ends the run with
+    :class:`~babelclip.errors.CheckpointError` before anything is saved for that step.
     """
     import torch
-    from tqdm.auto import tqdm
 
-    lang = corpus.lang
-    if lang.tag == "en":
-        raise ParallelDataError("English is the teacher: distil into another language (English is never changed)")
-    if not len(corpus):
-        raise ParallelDataError(f"no training pairs for {lang.tag} ({corpus.source})")
     out = Path(out_dir)
-    rank, world = _rank_world()
-    if config.batch_size % world:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world} processes")
-    ckpt = latest_checkpoint(out) if resume else None
-    if resume and ckpt is None:
-        log.warning("--resume: no checkpoint under %s, starting from step 0", out)
-    if not resume and latest_checkpoint(out) is not None:
-        raise ValueError(f"{out} already holds checkpoints of a run: pass resume=True (--resume) or use another directory")
-
+    rank, world = rank_world()
+    _check_start(corpus, config, out, resume, world)
     english = [e for e, _ in corpus.pairs]
-    targets = [t for _, t in corpus.pairs]
     teacher = torch.from_numpy(teacher_embeddings(
         text, english, cache_dir if cache_dir is not None else out / "teacher_cache", config.teacher_batch_size, config.progress
     ))
-
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed)
     module = text.text_module()
-    peft_model = None
-    if config.method == "lora":
-        peft_model = attach_lora(module, config)
-    else:
-        for p in module.parameters():
-            p.requires_grad_(True)
-    trainable, total = count_params(module)
-    if config.method == "lora" and trainable > config.max_trainable_fraction * total:
-        raise AssertionError(
-            f"LoRA trains {trainable} of {total} parameters ({100 * trainable / total:.2f}%), more than "
-            f"max_trainable_fraction={config.max_trainable_fraction}: lower lora_r or lora_targets"
-        )
-    log.info("%s: training %d of %d text-module parameters (%.3f%%)", config.method, trainable, total, 100 * trainable / total)
+    peft_model, trainable, total = _prepare_student(module, config)
     params = [p for p in module.parameters() if p.requires_grad]
-    d = _dist()
+    d = process_group()
     if d is not None:  # identical start on every rank
         with torch.no_grad():
             for p in params:
                 d.broadcast(p.data, 0)
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-
-    def schedule(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        return max(0.0, (config.steps - step) / max(1, config.steps - config.warmup_steps))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    start, losses = 0, []
-    if ckpt is not None:
-        start, losses = _load_checkpoint(ckpt, module, optimizer, scheduler, config)
-
-    module.train()
-    t0 = time.monotonic()
-    stopped = False
-    pos = (0, 0)
-    bar = tqdm(total=config.steps, initial=start, desc=f"distil {lang.tag}", disable=not config.progress or rank != 0)
-    step = start
-    for step in range(start, config.steps):
-        idx, pos = batch_indices(len(corpus), step, config.batch_size, config.seed)
-        mine = idx[rank::world] if len(idx) >= world else idx
-        student = text.text_forward([targets[i] for i in mine], lang)
-        loss = distill_loss(student.float(), teacher[torch.as_tensor(mine)].to(student.device), config)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        _allreduce_grads(params, world)
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        losses.append(_mean_across(float(loss.detach())))
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        done = step + 1
-        # every rank must agree to stop, or the others would wait forever in the next all-reduce
-        over_time = bool(config.max_minutes) and _mean_across(float(time.monotonic() - t0 > 60 * config.max_minutes)) > 0
-        save = done % config.checkpoint_every == 0 or done in (config.steps, interrupt_at) or over_time
-        if save and rank == 0:
-            _save_checkpoint(out, done, pos, module, optimizer, scheduler, losses, config)
-        if done == interrupt_at:
-            bar.close()
-            module.eval()
-            return DistillResult(str(out), done, losses, len(corpus), trainable, total, stopped_early=True)
-        if over_time:
-            log.warning("time budget of %.1f min reached at step %d of %d", config.max_minutes, done, config.steps)
-            stopped = True
-            break
-    bar.close()
+    optimizer, scheduler = _optimizer(params, config)
+    start, losses = load_checkpoint(out, module, optimizer, scheduler, config) if resume else (0, [])
+    run = _Run(text, corpus, config, out, module, params, optimizer, scheduler, teacher, rank, world)
+    stopped = run.train(start, losses, interrupt_at)
     module.eval()
-    steps_done = len(losses)
+    if stopped == "interrupted":
+        return DistillResult(str(out), len(losses), losses, len(corpus), trainable, total, stopped_early=True)
     evaluation = eval_fn(text) if eval_fn is not None else {}
     if rank == 0:
         _save_final(out, text, peft_model, module, corpus, config, losses, evaluation, trainable, total, extra_meta or {})
     if d is not None:
         d.barrier()
-    return DistillResult(str(out), steps_done, losses, len(corpus), trainable, total, evaluation, stopped)
+    return DistillResult(str(out), len(losses), losses, len(corpus), trainable, total, evaluation, stopped == "over_time")
+
+
+class _Run:
+    """The training loop's state: steps from ``start`` to ``config.steps``, checkpointing."""
+
+    def __init__(self, text, corpus, config, out, module, params, optimizer, scheduler, teacher, rank, world):
+        self.text, self.corpus, self.config, self.out = text, corpus, config, out
+        self.module, self.params, self.optimizer, self.scheduler = module, params, optimizer, scheduler
+        self.teacher, self.rank, self.world = teacher, rank, world
+        self.targets = [t for _, t in corpus.pairs]
+
+    def train(self, start: int, losses: list[float], interrupt_at: int | None) -> str:
+        """Run the steps, appending to ``losses``; returns ``"done"``, ``"interrupted"`` or ``"over_time"``."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        self.module.train()
+        t0 = time.monotonic()
+        bar = tqdm(total=config.steps, initial=start, desc=f"distil {self.corpus.lang.tag}",
+                   disable=not config.progress or self.rank != 0)
+        try:
+            for step in range(start, config.steps):
+                idx, pos = batch_indices(len(self.corpus), step, config.batch_size, config.seed)
+                losses.append(_step(self, idx, step))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+                done = step + 1
+                # every rank must agree to stop, or the others would wait forever in the next all-reduce
+                over_time = bool(config.max_minutes) and mean_across(
+                    float(time.monotonic() - t0 > 60 * config.max_minutes)) > 0
+                if (done % config.checkpoint_every == 0 or done in (config.steps, interrupt_at) or over_time) \
+                        and self.rank == 0:
+                    save_checkpoint(self.out, done, pos, self.module, self.optimizer, self.scheduler, losses, config)
+                if done == interrupt_at:
+                    return "interrupted"
+                if over_time:
+                    log.warning("time budget of %.1f min reached at step %d of %d", config.max_minutes, done, config.steps)
+                    return "over_time"
+        finally:
+            bar.close()
+        return "done"
 
 
 def _save_final(out: Path, text: TrainableText, peft_model, module, corpus: ParallelCorpus, config: DistillConfig,

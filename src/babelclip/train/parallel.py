@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import BabelclipError
 from ..languages import Language, get_language
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
 
 
-class ParallelDataError(ValueError):
+class ParallelDataError(BabelclipError):
     """Parallel data that cannot be used as given (empty, misaligned, malformed)."""
 
 
@@ -77,7 +78,16 @@ def _lines(path: PathLike) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"parallel file not found: {p}")
-    text = p.read_text(encoding="utf-8-sig")
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ParallelDataError(
+            f"{p}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at byte {e.start}, column {col} of line {line}: "
+            f"{e.reason}); parallel data must be UTF-8 — convert it, e.g. iconv -f LATIN1 -t UTF-8"
+        ) from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -101,9 +111,17 @@ def _tab_rows(path: PathLike, n_cols: int, layout: str, columns: str) -> Iterato
 
 
 def _finish(lang: Language, pairs: list[tuple[str, str]], source: str, files: Sequence[PathLike], licence: str) -> ParallelCorpus:
+    where = ", ".join(map(str, files))
     if not pairs:
-        raise ParallelDataError(f"no {lang.tag} pairs found in {', '.join(map(str, files))} (empty or no matching lines)")
-    corpus = ParallelCorpus(lang, pairs, source, licence)
+        raise ParallelDataError(f"no {lang.tag} pairs found in {where} (empty or no matching lines)")
+    usable = [(e, t) for e, t in pairs if e.strip() and t.strip()]
+    if not usable:
+        raise ParallelDataError(f"every one of the {len(pairs)} {lang.tag} pairs in {where} has an empty or "
+                                "whitespace-only side (English or target); nothing to train on")
+    if len(usable) < len(pairs):
+        log.warning("%s: dropped %d of %d pairs with an empty or whitespace-only side", where,
+                    len(pairs) - len(usable), len(pairs))
+    corpus = ParallelCorpus(lang, usable, source, licence)
     log.info("read %d %s pairs from %s", len(pairs), lang.tag, source)
     return corpus
 

@@ -179,9 +179,7 @@ class Benchmark:
 
 
 def _modules() -> list[str]:
-    from . import __path__ as pkg_path
-
-    return sorted(m.name for m in pkgutil.iter_modules(pkg_path) if not m.name.startswith("_")
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")
                   and m.name not in ("registry", "release"))
 
 

@@ -1,0 +1,60 @@
+"""Data parallelism for training under ``torchrun``: join the process group, average gradients
+across processes (DDP's all-reduce, done explicitly), and agree on scalars."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+def process_group():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def rank_world() -> tuple[int, int]:
+    d = process_group()
+    return (d.get_rank(), d.get_world_size()) if d else (0, 1)
+
+
+def init_distributed_from_env() -> bool:
+    """Join the process group ``torchrun`` describes (gloo on CPU, NCCL on GPUs); False if not under torchrun."""
+    import torch
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ or dist.is_initialized():
+        return dist.is_initialized()
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+
+def allreduce_grads(params: list[torch.Tensor], world: int) -> None:
+    """Average gradients across processes (one flat all-reduce): DDP's step, done explicitly."""
+    import torch
+
+    d = process_group()
+    if d is None or world == 1:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    d.all_reduce(flat)
+    flat /= world
+    off = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[off : off + g.numel()].view_as(g).clone()
+        off += g.numel()
+
+
+def mean_across(x: float) -> float:
+    import torch
+
+    d = process_group()
+    if d is None:
+        return x
+    t = torch.tensor([x], dtype=torch.float64)
+    d.all_reduce(t)
+    return float(t.item()) / d.get_world_size()

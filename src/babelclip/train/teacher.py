@@ -1,0 +1,62 @@
+"""The frozen teacher's embeddings of the English side, computed once and cached on disk."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .distributed import process_group, rank_world
+from .text_side import TrainableText
+
+
+def texts_hash(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str | os.PathLike | None, batch_size: int = 64,
+                       progress: bool = False) -> np.ndarray:
+    """The frozen teacher's (unnormalised) embeddings of ``english``, from the cache when present.
+
+    Computed by ``text_forward(..., "en")`` before any training touches the module. Under
+    torchrun rank 0 computes and writes, the others wait and read.
+    """
+    import torch
+
+    path = None
+    if cache_dir is not None:
+        kind = getattr(text, "kind", "")  # e.g. babel-lite's "output" vs "tower" embeddings
+        path = Path(cache_dir) / f"teacher-{text.fingerprint.key}{'-' + kind if kind else ''}-{texts_hash(english)}.npy"
+    rank, _ = rank_world()
+    d = process_group()
+    cached = [path is not None and path.exists()]
+    if d is not None:  # every rank takes rank 0's branch: a rank that saw the file rank 0 just
+        d.broadcast_object_list(cached, src=0)  # wrote would skip the barrier below and deadlock
+    if cached[0]:
+        return np.load(path)
+    if rank == 0 or path is None:
+        module = text.text_module()
+        was_training = module.training
+        module.eval()
+        out = []
+        from tqdm.auto import tqdm
+
+        with torch.no_grad():
+            for i in tqdm(range(0, len(english), batch_size), desc="teacher", disable=not progress or rank != 0):
+                out.append(text.text_forward(english[i : i + batch_size], "en").float().cpu().numpy())
+        module.train(was_training)
+        emb = np.concatenate(out).astype(np.float32)
+        if path is not None and rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+            np.save(tmp, emb)
+            os.replace(tmp, path)
+    if d is not None and path is not None:
+        d.barrier()
+        emb = np.load(path)
+    return emb
