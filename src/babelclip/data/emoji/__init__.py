@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "EmojiData", "KeywordQueries", "emoji_half", "emoji_id", "emoji_images", "emoji_keyword_queries",
-    "emoji_labelset", "emoji_names", "in_half", "load_emoji", "HALVES",
+    "emoji_labelset", "emoji_names", "halves_meet", "in_half", "load_emoji", "HALVES",
 ]
 
 Half = Literal["all", "train", "eval"]
@@ -77,6 +77,14 @@ def in_half(ids, half: Half) -> list[str]:
     if half not in HALVES:
         raise ValueError(f"unknown emoji half {half!r}; allowed: {', '.join(HALVES)}")
     return [i for i in ids if half == "all" or emoji_half(i) == half]
+
+
+def halves_meet(trained: Half, scored: Half) -> bool:
+    """Whether emoji of half ``trained`` are among those of half ``scored`` (``all`` meets everything)."""
+    for h in (trained, scored):
+        if h not in HALVES:
+            raise ValueError(f"unknown emoji half {h!r}; allowed: {', '.join(HALVES)}")
+    return "all" in (trained, scored) or trained == scored
 
 
 def _excluded_reason(eid: str) -> str:
