@@ -9,8 +9,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model in every language of a benchmark",
                        description="Examples: babelclip eval --dataset tuxpaint --languages all --out results/ ; "
                        "babelclip eval --benchmark babel-imagenet --images IMAGENET_VAL --labels babel_imagenet.json")
-    p.add_argument("--benchmark", "--dataset", dest="dataset", default="babel-imagenet",
-                      help="babel-imagenet (default), tuxpaint, or a name for a --captions retrieval set (e.g. xtd)")
+    p.add_argument("--benchmark", "--dataset", dest="dataset", default=None,
+                   help="a benchmark of `babelclip benchmarks` (default babel-imagenet), or with --captions "
+                        "the name of that caption set")
+    p.add_argument("--root", help="the benchmark's folder in its release layout (default: $BABELCLIP_DATA/NAME, "
+                   "else ~/.cache/babelclip/benchmarks/NAME); see `babelclip benchmarks`")
     p.add_argument("--model", default=None, help="model name (default: the embedded babel-lite); see `babelclip models`")
     p.add_argument("--images", help="image folder: ImageNet val (wnid sub-folders or flat + ground truth), "
                    "Tux Paint stamps, or the images of a caption set")
@@ -22,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed-k", type=int, default=0, help="score K sampled classes per language (several repeats)")
     p.add_argument("--repeats", type=int, default=5, help="repetitions of --fixed-k sampling")
     p.add_argument("--out", default="results", help="output folder for results.json and results.csv")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results of another model or benchmark already in --out (a re-run of the same "
+                        "model and benchmark replaces its own results without it)")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download a missing benchmark file (say what to place where instead)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="data-loader processes for image decoding")
@@ -51,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     results = evaluate(
         args.model or DEFAULT_MODEL, dataset=args.dataset, images=args.images, labels=args.labels,
-        captions=args.captions, languages=args.languages, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
+        captions=args.captions, root=args.root, languages=args.languages, overwrite=args.overwrite,
+        download=args.download, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
         out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
         num_workers=args.workers, language_workers=args.language_workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
         quiet=args.quiet,

@@ -46,6 +46,17 @@ class CaptionSet:
         return texts, owner
 
 
+def check_unique_images(images: list[str], source: str | os.PathLike) -> None:
+    """A caption set names each image once (a second entry would be a second, identical
+    retrieval target); raises naming the first repeated image and both positions."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(images):
+        if name in seen:
+            raise ValueError(f"{source}: image {name!r} is listed twice (positions {seen[name]} and {i}); "
+                             "a caption set lists each image once, with all its captions in one list")
+        seen[name] = i
+
+
 def load_captions(
     path: str | os.PathLike,
     name: str | None = None,
@@ -54,6 +65,10 @@ def load_captions(
 ) -> CaptionSet:
     """Load and validate a caption file; every error names the file, the entry and the format."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; --captions takes a caption file: {FORMAT_HINT}")
+    if not path.is_file():
+        raise FileNotFoundError(f"caption file {path} does not exist; expected a file {FORMAT_HINT}")
     doc = read_json(path, FORMAT_HINT)
     if (
         not isinstance(doc, dict)
@@ -64,6 +79,7 @@ def load_captions(
     images = doc["images"]
     if not all(isinstance(x, str) and x for x in images):
         raise ValueError(f"{path}: 'images' must be a list of non-empty file names")
+    check_unique_images(images, path)
     captions: dict[str, list[list[str]]] = {}
     empty: dict[str, int] = {}
     for code, per_image in doc["captions"].items():

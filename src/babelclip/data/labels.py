@@ -18,8 +18,7 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
-import urllib.request
+import urllib.request  # noqa: F401 (tests replace urlopen through it)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -115,27 +114,19 @@ def _clip_benchmark_copy(filename: str) -> Path | None:
     return None
 
 
-def download(url: str, dest: Path) -> Path:
-    """Download ``url`` to ``dest`` atomically; the body must parse as JSON."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s -> %s", url, dest)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp:
-            body = resp.read()
-    except OSError as e:
-        raise RuntimeError(
-            f"could not download {url}: {e}; pass a local path to the file instead "
-            f"(from https://github.com/{RELEASE_REPO})"
-        ) from e
+def _json_body(body: bytes) -> None:
     try:
         json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"download of {url} is not a JSON file ({e}); nothing was cached") from e
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(body)
-    os.replace(tmp, dest)
-    return dest
+        raise ValueError(f"not a JSON file: {e}") from None
+
+
+def download(url: str, dest: Path) -> Path:
+    """Download ``url`` to ``dest`` atomically (:func:`babelclip.fetch.download`); the body must parse as JSON."""
+    from ..fetch import download as fetch
+
+    return fetch(url, dest, what=f"a JSON file ({dest.name})", validate=_json_body,
+                 instead=f"pass a local path to the file (from https://github.com/{RELEASE_REPO})")
 
 
 def release_file(
@@ -262,6 +253,24 @@ def parse_release(
     return labels, codes, skipped
 
 
+_META_TYPES = {"name": str, "cleaning": str, "licence": str, "wnids": list, "provenance": dict}
+
+
+def _check_meta(meta: Any, path: Path) -> None:
+    """A ``__babelclip__`` entry of the wrong shape is a clear error, not a traceback later."""
+    where = f"{path}: entry {META_KEY!r}"
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where} is {type(meta).__name__}; expected an object with "
+                         f"{', '.join(_META_TYPES)} (as save_labelset writes)")
+    for key, typ in _META_TYPES.items():
+        if key in meta and not isinstance(meta[key], typ):
+            raise ValueError(f"{where}: {key!r} is {type(meta[key]).__name__}; expected {typ.__name__}")
+    if not all(isinstance(w, str) for w in meta.get("wnids", [])):
+        raise ValueError(f"{where}: 'wnids' must be a list of strings")
+    if not all(isinstance(v, dict) for v in meta.get("provenance", {}).values()):
+        raise ValueError(f"{where}: 'provenance' must map language codes to {{class index: source}} objects")
+
+
 def load_labelset(
     path: str | os.PathLike,
     *,
@@ -276,6 +285,7 @@ def load_labelset(
     path = Path(path)
     doc = read_json(path, FORMAT_HINT)
     meta = doc.get(META_KEY, {}) if isinstance(doc, dict) else {}
+    _check_meta(meta, path)
     wnids = tuple(meta.get("wnids") or wnids or imagenet_wnids())
     labels, codes, skipped = parse_release(doc, path, len(wnids), unknown=unknown)
     prov_meta = meta.get("provenance", {})
@@ -335,6 +345,18 @@ def load_babel_imagenet(
         ls.name += "+clip-en"
         ls.licence = f"{BABELNET_LICENCE}; English: {CLIP_NAMES_LICENCE}"
     return ls
+
+
+def load_labels(labels: LabelSet | str | os.PathLike | None) -> LabelSet:
+    """The label set a user named: a :class:`LabelSet` as is; ``None`` or a file named as a
+    release file (``babel_imagenet.json``, ``babel_imagenet-298.json``) the Babel-ImageNet
+    release; any other file by its own name (its ``__babelclip__`` name, else its file name), so
+    results of a custom label file never pass for the published release."""
+    if isinstance(labels, LabelSet):
+        return labels
+    if labels is None or Path(labels).name in RELEASE_FILES.values():
+        return load_babel_imagenet(labels)
+    return load_labelset(labels)
 
 
 def imagenet_clip_labelset() -> LabelSet:

@@ -1,34 +1,36 @@
 """``evaluate``: one image pass, then every language, prompt set and task; results to JSON + CSV.
 
-Datasets:
+Generic over the benchmark registry (:mod:`babelclip.data.benchmarks`): the benchmark named by
+``dataset`` reads its files into an image source and tasks (classification with a label set,
+retrieval with a caption set and its protocols); ``evaluate`` checks ``out`` and the languages,
+loads the model, encodes the images once and runs each task in each language it has. With
+``captions``, the caption file is an anonymous retrieval set named ``dataset``.
 
-* ``"babel-imagenet"`` — ImageNet validation images (``images``: class sub-folders or flat files
-  with a ground-truth file) and Babel-ImageNet labels (``labels``: a release file, or any
-  :class:`~babelclip.data.labels.LabelSet`); zero-shot classification per language.
-* ``"tuxpaint"`` — Tux Paint stamps (``images``: the stamps folder, default the Debian path):
-  retrieval in every language with translations, and classification on the stamps with an
-  honest ImageNet class (:mod:`babelclip.data.tuxpaint`), with ``labels`` if given, else
-  OpenAI CLIP's English class names.
-* ``"xtd"`` (or any name) with ``captions`` — a caption JSON (XTD, xFlickrCO, XM3600 format)
-  and an image folder: retrieval per language under both protocols.
+Languages: ``"all"``, a list or comma-separated codes, or ``NAME:ARG`` for a selector registered
+in :data:`LANGUAGE_SELECTORS` (e.g. ``subset:K``); :func:`requested_languages` is the one place
+they are resolved. A run whose languages the benchmark does not have, or that produces no
+result, raises naming the languages the benchmark has.
 
 Under ``torchrun`` every rank encodes its shard of the images; rank 0 runs the tasks, writes
 the files and returns the results (other ranks return ``[]``).
 """
+
 from __future__ import annotations
 
 import csv
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.benchmarks import Benchmark, Inputs, Prepared, find_benchmark, get_benchmark
 from ..languages import resolve_languages
 from .cache import EmbeddingCache, default_cache_dir
 from .classification import FixedK, ensemble, zero_shot_classification
-from .encode import _dist, encode_images
+from .encode import ImageEmbeddings, _dist, encode_images
+from .outdir import check_out
 from .results import Result, save_results
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,12 +65,6 @@ def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None 
     return out
 
 
-def _languages(languages: str | Sequence[str]) -> list[str] | None:
-    if languages == "all" or languages == ["all"]:
-        return None
-    return [lang.tag for lang in resolve_languages(languages)]
-
-
 def write_csv(results: Sequence[Result], path: Path) -> Path:
     rows = [r.as_row() for r in results]
     cols = list(dict.fromkeys(k for row in rows for k in row))
@@ -81,17 +77,73 @@ def write_csv(results: Sequence[Result], path: Path) -> Path:
     return path
 
 
+
+
+# Language selectors for ``--languages NAME:ARG``: ``fn(ARG, the benchmark's tags) -> tags``.
+# Other modules register theirs here (e.g. ``LANGUAGE_SELECTORS["subset"]``).
+LANGUAGE_SELECTORS: dict[str, Callable[[str, list[str]], list[str]]] = {}
+
+
+def requested_languages(languages: str | Sequence[str], available: Sequence[str]) -> list[str] | None:
+    """The one place ``--languages`` is resolved: ``None`` for all, else BCP-47 tags in order.
+
+    ``available``: the benchmark's languages, handed to a selector (``NAME:ARG``)."""
+    if isinstance(languages, str):
+        spec = languages.strip()
+        if spec == "all":
+            return None
+        name, sep, arg = spec.partition(":")
+        if sep:
+            if name not in LANGUAGE_SELECTORS:
+                kinds = ", ".join(f"{k}:..." for k in LANGUAGE_SELECTORS) or "none installed"
+                raise ValueError(f"--languages {spec!r}: unknown selector {name!r}; allowed: all, codes (de,ja), "
+                                 f"selectors ({kinds})")
+            codes: str | list[str] = LANGUAGE_SELECTORS[name](arg, list(available))
+        else:
+            codes = spec
+    else:
+        codes = list(languages)
+        if codes == ["all"]:
+            return None
+    return [lang.tag for lang in resolve_languages(codes)]
+
+
+def _is_selector(languages: str | Sequence[str]) -> bool:
+    return isinstance(languages, str) and ":" in languages
+
+
+def _benchmark(dataset: str | None, captions: Any) -> tuple[Benchmark, str]:
+    """The registry entry and the name asked for (``captions``: the anonymous caption set)."""
+    if captions is not None:
+        anonymous = find_benchmark("captions")
+        assert anonymous is not None
+        return anonymous, dataset or Path(captions).stem
+    name = dataset or "babel-imagenet"
+    return get_benchmark(name), name
+
+
+def _no_results(prepared: Prepared, requested: list[str] | None) -> ValueError:
+    have = prepared.languages()
+    asked = "every language" if requested is None else f"languages {', '.join(requested)}"
+    if not have:
+        return ValueError(f"{prepared.dataset}: no results: the benchmark has no language with labels or captions")
+    return ValueError(f"{prepared.dataset}: no results for {asked}; it has {len(have)} languages: {', '.join(have)}")
+
+
 def evaluate(
     model: str | Encoder = "babel-lite",
     *,
-    dataset: str = "babel-imagenet",
+    dataset: str | None = None,
     images: str | os.PathLike | None = None,
     labels: Any = None,
     captions: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
     languages: str | Sequence[str] = "all",
     prompts: Sequence[str] | str = ("label",),
     nllb_prompts: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    download: bool = True,
     batch_size: int = 64,
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
@@ -101,68 +153,38 @@ def evaluate(
     n_boot: int = 1000,
     quiet: bool = False,
 ) -> list[Result]:
-    """Evaluate ``model`` on ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
+    """Evaluate ``model`` on the benchmark ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
 
-    ``cache_dir`` defaults to :func:`~babelclip.eval.cache.default_cache_dir`; ``"none"`` keeps
-    embeddings in memory only. ``num_workers``: data-loader processes decoding images;
-    ``language_workers``: processes evaluating languages in parallel on the CPU (see
-    :mod:`babelclip.eval.workers`; ``"auto"``: one per available core).
+    ``dataset``: a name of :func:`babelclip.data.benchmarks.all_benchmarks` (default
+    ``babel-imagenet``), or with ``captions`` the name of that caption set. ``root``: the
+    benchmark's folder in its release layout; ``download=False`` never fetches a missing file.
+    ``out`` is checked before anything is computed (see :mod:`babelclip.eval.outdir`;
+    ``overwrite`` replaces another run's results). ``cache_dir`` defaults to
+    :func:`~babelclip.eval.cache.default_cache_dir`; ``"none"`` keeps embeddings in memory only.
+    ``num_workers``: data-loader processes decoding images; ``language_workers``: processes
+    evaluating languages in parallel on the CPU (see :mod:`babelclip.eval.workers`).
     """
     from ..models.registry import create_model
 
     t0 = time.perf_counter()
+    bench, name = _benchmark(dataset, captions)
+    model_name = model if isinstance(model, str) else model.fingerprint.name
+    if out is not None:
+        out = check_out(out, model=model_name, benchmark=name, overwrite=overwrite)
+    pre = None if _is_selector(languages) else requested_languages(languages, [])
+    prepared = bench.prepare(Inputs(
+        root=Path(root) if root is not None else None, images=Path(images) if images is not None else None,
+        labels=labels, captions=Path(captions) if captions is not None else None, languages=pre,
+        download=download, name=name))
+    langs = requested_languages(languages, prepared.languages())
+    plan = [(task, task.select(langs)) for task in prepared.tasks]
+    if not any(task_langs for _, task_langs in plan):
+        raise _no_results(prepared, langs)
+    psets = prompt_sets(prompts, nllb_prompts) if any(t.kind == "zeroshot_classification" for t, _ in plan) else []
     encoder = create_model(model, device=device) if isinstance(model, str) else model
-    model_name = model if isinstance(model, str) else encoder.fingerprint.name
-    langs = _languages(languages)
     cdir = None if str(cache_dir) == NO_CACHE else (cache_dir or default_cache_dir())
     rank, _ = _dist()
-    tasks: list[tuple[str, Any]] = []  # (kind, payload) run after the image pass
-    extra_meta: dict[str, Any] = {}  # dataset-specific facts for the results meta
-
-    if dataset == "babel-imagenet":
-        from ..data.labels import LabelSet, load_babel_imagenet
-        from ..data.images import imagenet_val
-
-        if images is None:
-            raise ValueError("--benchmark babel-imagenet needs --images: an ImageNet validation folder")
-        source = imagenet_val(images)
-        label_set = labels if isinstance(labels, LabelSet) else load_babel_imagenet(labels)
-        ds_name = label_set.name
-        tasks.append(("cls", (source.classes, label_set)))
-    elif dataset == "tuxpaint":
-        from ..data import tuxpaint
-        from ..data.imagenet import imagenet_wnids
-        from ..data.labels import LabelSet, imagenet_clip_labelset, load_babel_imagenet
-
-        stamps, skipped = tuxpaint.find_stamps(images or tuxpaint.DEFAULT_ROOT)
-        extra_meta["texts_dropped_or_repaired"] = tuxpaint.text_problems(stamps)
-        source = tuxpaint.tuxpaint_images(stamps, skipped)
-        ds_name = "tuxpaint"
-        tasks.append(("ret", (tuxpaint.tuxpaint_captions(stamps), ("all-captions",))))
-        mapping = tuxpaint.imagenet_classes_of(stamps)
-        if mapping:
-            index = {w: i for i, w in enumerate(imagenet_wnids())}
-            from dataclasses import replace
-
-            source.items = [replace(it, label=index[mapping[it.id]]) if it.id in mapping else it for it in source.items]
-            source.classes = imagenet_wnids()
-            if labels is None:
-                label_set = imagenet_clip_labelset()
-            else:
-                label_set = labels if isinstance(labels, LabelSet) else load_babel_imagenet(labels)
-            tasks.append(("cls", (source.classes, label_set)))
-    else:
-        from ..data.captions import load_captions
-        from ..data.images import image_folder
-
-        if captions is None or images is None:
-            raise ValueError(f"dataset {dataset!r} needs --captions (a caption JSON) and --images (its image folder); "
-                             "built-in datasets: babel-imagenet, tuxpaint")
-        cap = load_captions(captions, name=dataset)
-        source = image_folder(images, name=dataset)
-        ds_name = dataset
-        tasks.append(("ret", (cap, ("all-captions", "first-caption"))))
-
+    source = prepared.images
     results: list[Result] = []
     with EmbeddingCache(cdir, encoder.fingerprint.key, encoder.dim) as cache:
         t_img = time.perf_counter()
@@ -170,38 +192,44 @@ def evaluate(
         t_img = time.perf_counter() - t_img
         if rank != 0:
             return []
-        common = {"model_name": model_name, "dataset": ds_name, "quiet": quiet, "workers": language_workers}
-        for kind, payload in tasks:
-            if kind == "cls":
-                classes, label_set = payload
-                cls_langs = langs
-                if cls_langs is None and dataset == "tuxpaint" and labels is None:
-                    cls_langs = ["en"]
-                elif cls_langs is not None:
-                    cls_langs = [t for t in cls_langs if t in label_set.labels]
-                results += zero_shot_classification(
-                    encoder, emb, classes, label_set, prompt_sets(prompts, nllb_prompts), cache,
-                    languages=cls_langs, fixed_k=fixed_k, n_boot=n_boot, **common)
-            else:
-                from .retrieval import retrieval
-
-                cap, protocols = payload
-                ret_langs = None if langs is None else [t for t in langs if t in cap.captions]
-                results += retrieval(encoder, emb, cap, cache, languages=ret_langs, protocols=protocols, n_boot=n_boot,
-                                     **common)
+        common = {"model_name": model_name, "dataset": prepared.dataset, "quiet": quiet, "workers": language_workers,
+                  "n_boot": n_boot}
+        for task, task_langs in plan:
+            if task_langs:
+                results += _RUNNERS[task.kind](encoder, emb, task, task_langs, cache, source.classes, psets, fixed_k,
+                                               common)
+    if not results:
+        raise _no_results(prepared, langs)
     meta = {
-        "model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": ds_name,
-        "images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
+        "model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
+        **bench.meta(), "images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
         "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed},
         "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)},
-        **extra_meta,
+        **prepared.meta,
     }
+    meta["benchmark"] = name if bench.name == "captions" else bench.name
     if emb.failed or source.skipped:
         log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
                     len(emb.failed) + len(source.skipped))
     if out is not None:
-        out = Path(out)
-        path = save_results(results, out / "results.json", meta)
-        write_csv(results, out / "results.csv")
+        path = save_results(results, Path(out) / "results.json", meta)
+        write_csv(results, Path(out) / "results.csv")
         log.info("wrote %d results to %s", len(results), path)
     return results
+
+
+def _classify(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
+              classes: Sequence[str], psets: list[Any], fixed_k: FixedK | None, common: dict[str, Any]) -> list[Result]:
+    return zero_shot_classification(encoder, emb, classes, task.labels, psets, cache, languages=langs,
+                                    fixed_k=fixed_k, **common)
+
+
+def _retrieve(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
+              classes: Sequence[str], psets: list[Any], fixed_k: FixedK | None, common: dict[str, Any]) -> list[Result]:
+    from .retrieval import retrieval
+
+    return retrieval(encoder, emb, task.captions, cache, languages=langs, protocols=task.protocols, **common)
+
+
+# One runner per task kind (never per benchmark).
+_RUNNERS = {"zeroshot_classification": _classify, "retrieval": _retrieve}

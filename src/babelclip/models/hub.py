@@ -24,12 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
+from ..fetch import PROBE_TIMEOUT_S, hf_offline, hub_reachable, offline_reason  # noqa: F401 (re-exported)
 from .base import WeightsNotFoundError, hash_files
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,6 @@ IGNORE_PATTERNS = [
 ]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-PROBE_TIMEOUT_S = 3.0  # one TCP connect to the hub before a download: a dead network fails fast
 
 
 @dataclass(frozen=True)
@@ -61,25 +59,6 @@ class ResolvedWeights:
     path: Path  # a local directory holding config, tokenizer and weight files
     identity: str  # "hf:ORG/NAME@<commit>" or "sha256:<hex of the weight files>"
     source: str  # the repo id or the local path the caller asked for
-
-
-def hf_offline() -> bool:
-    """True when downloads are disabled (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` set truthy).
-
-    Read from the environment at call time as well as from huggingface_hub's constants, so
-    setting the variable after import still takes effect.
-    """
-    truthy = {"1", "on", "yes", "true"}
-    env = any(
-        os.environ.get(v, "").strip().lower() in truthy
-        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-    try:
-        from huggingface_hub import constants
-
-        return env or bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-        return env
 
 
 def hf_cache_dir() -> str:
@@ -121,25 +100,6 @@ def looks_like_path(ident: str) -> bool:
         or ident.count("/") > 1
         or os.path.exists(ident)
     )
-
-
-def offline_reason() -> str | None:
-    """Why nothing may be downloaded (downloads disabled), or ``None``: the one offline check."""
-    return "downloads are disabled (HF_HUB_OFFLINE is set)" if hf_offline() else None
-
-
-def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """One TCP connect to the hub endpoint (or the HTTPS proxy): a dead network fails in seconds."""
-    from huggingface_hub import constants
-
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def not_found_message(
