@@ -18,7 +18,8 @@ Write ``src/babelclip/data/benchmarks/<name>.py`` that defines ``BENCHMARK`` (a
   ``--captions``, the requested languages, whether downloads are allowed), read the files and
   return a :class:`Prepared`: the :class:`~babelclip.data.images.ImageSource`, the tasks
   (:class:`ClassificationTask` with a :class:`~babelclip.data.labels.LabelSet`;
-  :class:`RetrievalTask` with a :class:`~babelclip.data.captions.CaptionSet` and its protocols),
+  :class:`RetrievalTask` with a :class:`~babelclip.data.captions.CaptionSet` and its protocols;
+  :class:`KeywordRetrievalTask` for queries with several relevant images),
   the dataset name results carry, and facts for the results' meta. A missing file raises
   :class:`~babelclip.fetch.DownloadError` / ``FileNotFoundError`` naming the path or command
   that provides it; a file in the wrong layout raises ``ValueError`` naming the file and the
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 CLASSIFICATION = "zeroshot_classification"
 RETRIEVAL = "retrieval"
 RETRIEVAL_PROTOCOLS = ("all-captions", "first-caption")
+KEYWORD_RETRIEVAL = "keyword_retrieval"  # a task kind (its results: task RETRIEVAL, protocol "keywords")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,23 @@ class RetrievalTask:
         return _select(self.languages(), requested)
 
 
+@dataclass
+class KeywordRetrievalTask:
+    """Text→image retrieval where a query has several relevant images (Babel-Emoji's keywords):
+    a :class:`~babelclip.data.emoji.KeywordQueries`, run by
+    :func:`babelclip.eval.keyword_retrieval.keyword_retrieval`; results have task ``retrieval``."""
+
+    queries: Any  # KeywordQueries
+
+    kind = KEYWORD_RETRIEVAL
+
+    def languages(self) -> list[str]:
+        return self.queries.languages()
+
+    def select(self, requested: list[str] | None) -> list[str]:
+        return _select(self.languages(), requested)
+
+
 def _select(have: list[str], requested: list[str] | None) -> list[str]:
     if requested is None:
         return have
@@ -123,7 +142,7 @@ def _select(have: list[str], requested: list[str] | None) -> list[str]:
     return [t for t in requested if t in present]
 
 
-Task = ClassificationTask | RetrievalTask
+Task = ClassificationTask | RetrievalTask | KeywordRetrievalTask
 
 
 @dataclass
