@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .registry import (
     CLASSIFICATION,
-    KEYWORD_RETRIEVAL,
+    RETRIEVAL,
     Benchmark,
     ClassificationTask,
     Inputs,
@@ -79,7 +79,7 @@ def _present() -> str:
 BENCHMARK = Benchmark(
     name="babel-emoji",
     title="Babel-Emoji (CLDR emoji names, Noto Color Emoji pictures)",
-    tasks=(CLASSIFICATION, KEYWORD_RETRIEVAL),
+    tasks=(CLASSIFICATION, RETRIEVAL),
     languages=f"~113 (CLDR locales naming >= {MIN_EMOJI} emoji)",
     images="~1,530 colour emoji rendered from Noto Color Emoji (136x136, RGB on white)",
     licence="names: Unicode-DFS-2016 (CLDR); pictures: Apache-2.0 (Noto Color Emoji)",

@@ -36,6 +36,7 @@ half forever. CLDR training sources use the ``train`` half by default
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -65,6 +66,7 @@ LICENCE = f"names: {CLDR_LICENCE}; pictures: {FONT_LICENCE}"
 NAME = "babel-emoji"
 
 
+@functools.lru_cache(maxsize=None)
 def emoji_half(eid: str) -> str:
     """``"train"`` or ``"eval"``: the fixed split of the module docstring (variation selectors
     and the form of the id do not matter: ``"263A-FE0F"`` is ``"263a"``)."""
@@ -104,6 +106,7 @@ class EmojiData:
     annotations: dict[str, LocaleAnnotations]  # BCP-47 tag -> names and keywords
     excluded: dict[str, str] = field(default_factory=dict)  # id -> why it is not in the set
     duplicate_names: dict[str, int] = field(default_factory=dict)  # tag -> emoji dropped for sharing a name
+    _unique: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  # tag -> names without duplicates
 
     def languages(self) -> list[str]:
         return list(self.annotations)
@@ -132,15 +135,17 @@ def load_emoji(
 def emoji_names(data: EmojiData, tag: str, half: Half = "all") -> dict[str, str]:
     """``{id: name}`` in language ``tag`` for the emoji of ``half`` that have a picture, without
     names two emoji share there."""
-    names = data.annotations[tag].names
-    ids = [e for e in in_half(data.ids, "all") if e in names]
-    count: dict[str, int] = {}
-    for e in ids:
-        key = names[e].casefold()
-        count[key] = count.get(key, 0) + 1
-    data.duplicate_names[tag] = sum(1 for e in ids if count[names[e].casefold()] > 1)
-    keep = set(in_half(ids, half))
-    return {e: names[e] for e in ids if e in keep and count[names[e].casefold()] == 1}
+    if tag not in data._unique:
+        names = data.annotations[tag].names
+        ids = [e for e in data.ids if e in names]
+        count: dict[str, int] = {}
+        for e in ids:
+            key = names[e].casefold()
+            count[key] = count.get(key, 0) + 1
+        data.duplicate_names[tag] = sum(1 for e in ids if count[names[e].casefold()] > 1)
+        data._unique[tag] = {e: names[e] for e in ids if count[names[e].casefold()] == 1}
+    unique = data._unique[tag]
+    return unique if half == "all" else {e: unique[e] for e in in_half(unique, half)}
 
 
 def emoji_labelset(data: EmojiData, half: Half = "all") -> LabelSet:
@@ -193,14 +198,10 @@ def emoji_keyword_queries(data: EmojiData, half: Half = "all") -> KeywordQueries
     pos = {e: i for i, e in enumerate(ids)}
     queries: dict[str, list[tuple[str, list[int]]]] = {}
     for tag, ann in data.annotations.items():
-        groups: dict[str, tuple[str, list[int]]] = {}
+        groups: dict[str, tuple[str, dict[int, None]]] = {}  # case-folded -> (as first seen, positions in order)
         for e in ids:
             for kw in ann.keywords.get(e, ()):
-                key = kw.casefold()
-                if key not in groups:
-                    groups[key] = (kw, [])
-                if pos[e] not in groups[key][1]:
-                    groups[key][1].append(pos[e])
+                groups.setdefault(kw.casefold(), (kw, {}))[1][pos[e]] = None
         if groups:
-            queries[tag] = list(groups.values())
+            queries[tag] = [(kw, list(rel)) for kw, rel in groups.values()]
     return KeywordQueries(f"{NAME}-keywords-{half}", ids, queries)
