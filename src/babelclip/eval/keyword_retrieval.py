@@ -103,7 +103,7 @@ def keyword_retrieval(
     if (pos < 0).all():
         raise ValueError(f"none of the {len(pos)} images of {queries.name!r} (e.g. {queries.images[:1]}) was encoded")
     langs = [get_language(t).tag for t in (languages if languages is not None else queries.languages())]
-    job = _KeywordJob(encoder, images, queries, pos, cache, model_name, dataset, n_boot, seed, batch_size)
+    job = _KeywordJob(encoder, images, queries, pos, cache, (model_name, dataset), (n_boot, seed), batch_size)
     return run_language_jobs(job, langs, workers, desc="keyword retrieval", quiet=quiet)
 
 
@@ -116,10 +116,8 @@ class _KeywordJob:
     queries: KeywordQueries
     pos: np.ndarray  # query-set image -> row of ``images`` (-1: missing)
     cache: EmbeddingCache
-    model_name: str
-    dataset: str
-    n_boot: int
-    seed: int
+    names: tuple[str, str]  # model name, dataset: what each result carries
+    bootstrap: tuple[int, int]  # resamples, seed
     batch_size: int
 
     def cost(self, tag: str) -> float:
@@ -140,9 +138,11 @@ class _KeywordJob:
         txt = encode_texts(self.encoder, [kw for kw, _ in kept], tag, self.cache.in_this_process(),
                            batch_size=self.batch_size)
         img = self.images.vectors[self.pos[cand]]
-        metrics = multi_relevant_metrics(txt @ img.T, [rel for _, rel in kept], n_boot=self.n_boot, seed=self.seed)
+        n_boot, seed = self.bootstrap
+        metrics = multi_relevant_metrics(txt @ img.T, [rel for _, rel in kept], n_boot=n_boot, seed=seed)
+        model_name, dataset = self.names
         return [Result(
-            model=self.model_name, fingerprint=self.encoder.fingerprint.key, dataset=self.dataset, task=TASK,
+            model=model_name, fingerprint=self.encoder.fingerprint.key, dataset=dataset, task=TASK,
             language=tag, metrics=metrics, counts={"images": len(cand), "texts": len(kept)},
             labels=self.queries.name, protocol=PROTOCOL,
         )]
