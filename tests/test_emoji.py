@@ -147,3 +147,9 @@ def test_rendering_is_deterministic_and_refuses_what_the_font_lacks(tmp_path):
     assert render_emoji("\U0001F436\U0001F436", font) is None  # two glyphs: not one emoji
     again, _ = render_all({"1f436": "\U0001F436"}, cache=tmp_path / "a")  # a complete folder is reused
     assert again == a and (a / "1f436.png").stat().st_mtime_ns == (again / "1f436.png").stat().st_mtime_ns
+
+
+def test_a_missing_font_names_the_package_and_the_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("BABELCLIP_EMOJI_FONT", str(tmp_path / "none.ttf"))
+    with pytest.raises(FileNotFoundError, match="fonts-noto-color-emoji.*BABELCLIP_EMOJI_FONT"):
+        load_emoji(cache=tmp_path)
