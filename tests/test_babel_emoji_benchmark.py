@@ -45,7 +45,9 @@ def test_evaluate_scores_both_halves_and_marks_what_training_touched(tmp_path, m
     res = evaluate("tiny", dataset="babel-emoji", languages="de,sw", out=tmp_path / "out", cache_dir=tmp_path / "c",
                    language_workers=1, n_boot=0, quiet=True)
     by = {(r.language, r.labels): r for r in res}
-    assert len(res) == 8 and all(r.dataset == "babel-emoji" for r in res)
+    assert len(res) == 8
+    assert {r.dataset for r in res if "eval" in r.labels} == {"babel-emoji-eval"}
+    assert {r.dataset for r in res if "all" in r.labels} == {"babel-emoji"}
     cls_all, cls_eval = by["de", "babel-emoji-all/raw"], by["de", "babel-emoji-eval/raw"]
     assert cls_eval.counts["classes"] < cls_all.counts["classes"] and cls_eval.counts["images"] == cls_eval.counts["classes"]
     kw = by["de", "babel-emoji-keywords-eval"]

@@ -84,7 +84,9 @@ def test_a_new_benchmark_is_one_file(tmp_path, monkeypatch, tiny):
 
         def prepare(inputs):
             caps = CaptionSet("toy", ["x.png", "y.png"], {{"fr": [["un"], ["deux"]], "en": [["one"], ["two"]]}})
-            return Prepared("toy", image_folder({str(tmp_path / "imgs")!r}), [RetrievalTask(caps, ("first-caption",))],
+            half = CaptionSet("toy", ["x.png", "y.png"], {{"fr": [["un"], ["deux"]]}})
+            return Prepared("toy", image_folder({str(tmp_path / "imgs")!r}),
+                            [RetrievalTask(caps, ("first-caption",)), RetrievalTask(half, ("first-caption",), "toy/half")],
                             {{"made_by": "test"}})
 
         BENCHMARK = Benchmark("toy", "Toy", ("retrieval",), ("fr", "en"), "2 squares", "CC0-1.0", "none",
@@ -95,7 +97,7 @@ def test_a_new_benchmark_is_one_file(tmp_path, monkeypatch, tiny):
     assert "toy" in [b.name for b in all_benchmarks()]
     res = evaluate("tiny", dataset="toy", out=tmp_path / "out", cache_dir="none", language_workers=1, n_boot=0,
                    quiet=True)
-    assert sorted((r.language, r.protocol) for r in res) == [("en", "first-caption"), ("fr", "first-caption")]
+    assert sorted((r.dataset, r.language) for r in res) == [("toy", "en"), ("toy", "fr"), ("toy/half", "fr")]
     meta = json.loads((tmp_path / "out" / "results.json").read_text())["meta"]
     assert (meta["benchmark"], meta["licence"], meta["made_by"]) == ("toy", "CC0-1.0", "test")
 
@@ -208,3 +210,63 @@ def test_benchmarks_command_lists_presence_and_how_to_get(capsys):
     assert "apt-get install tuxpaint-stamps-default" in out
     assert main(["benchmarks", "no-such-set"]) == 1
     assert "unknown benchmark 'no-such-set'" in capsys.readouterr().err
+
+
+def test_docs_list_every_benchmark():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    for b in all_benchmarks():
+        assert f"| `{b.name}`" in doc, f"docs/benchmarks.md has no row for {b.name}"
+
+
+def test_data_imports_nothing_from_eval_or_models():
+    """Inputs stay below evaluation: read from the code, every module of babelclip.data."""
+    import ast
+    from pathlib import Path
+
+    import babelclip.data
+
+    root = Path(babelclip.data.__file__).parent
+    bad = []
+    for path in root.rglob("*.py"):
+        depth = len(path.relative_to(root).parts)  # 1: data/x.py, 2: data/benchmarks/x.py
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                target = node.module or ""
+                if node.level:  # relative: resolve against babelclip.data[.sub]
+                    base = ["babelclip", "data", *path.relative_to(root).parts[:-1]][: 2 + depth - node.level]
+                    target = ".".join([*base, target] if target else base)
+                names = [target]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad += [f"{path.name}: {n}" for n in names if n.startswith(("babelclip.eval", "babelclip.models"))]
+    assert bad == []
+
+
+def test_an_unwritable_out_is_a_message_before_compute(tmp_path, tiny, monkeypatch):
+    import tempfile
+
+    caption_set(tmp_path)
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)  # as a read-only folder answers (we run as root)
+    with pytest.raises(ValueError, match=r"--out .*out: cannot write there \(Permission denied\)"):
+        run_captions(tmp_path)
+    assert tiny.create_calls == []
+
+
+def test_results_of_older_versions_are_matched_to_their_benchmark(tmp_path):
+    from babelclip.eval.outdir import check_out
+
+    (tmp_path / "results.json").write_text(json.dumps({"meta": {"model": "m", "dataset": "babel-imagenet-92"}}))
+    assert check_out(tmp_path, model="m", benchmark="babel-imagenet") == tmp_path  # a re-run: allowed
+    with pytest.raises(ValueError, match="results of m on babel-imagenet"):
+        check_out(tmp_path, model="m", benchmark="xm3600")
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="a file babelclip cannot read"):
+        check_out(tmp_path, model="m", benchmark="xm3600")

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace results of another model or benchmark already in --out (a re-run of the same "
                         "model and benchmark replaces its own results without it)")
+    p.add_argument("--formats", default="", help="also write these beside results.json: clip-benchmark "
+                   "(CLIP_benchmark's JSON, in OUT/clip_benchmark/), mteb (MTEB-style JSON per task, in OUT/mteb/)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download a missing benchmark file (say what to place where instead)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate(
         args.model or DEFAULT_MODEL, dataset=args.dataset, images=args.images, labels=args.labels,
         captions=args.captions, root=args.root, languages=args.languages, overwrite=args.overwrite,
-        download=args.download, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
+        download=args.download, formats=args.formats, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
         out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
         num_workers=args.workers, language_workers=args.language_workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
         quiet=args.quiet,

@@ -18,11 +18,15 @@ ours                       CLIP_benchmark
 ``i2t_r@k``                ``text_retrieval_recall@k`` (image → text)
 =========================  ===========================================
 
-Task ``retrieval`` is its ``zeroshot_retrieval``. Datasets: ``babel-imagenet*`` ↔
-``babel_imagenet``, ``xm3600`` ↔ ``crossmodal3600``, ``xtd`` ↔ ``xtd10``; other names pass
-through. Languages leave as the code CLIP_benchmark expects for the dataset (Babel-ImageNet's
-codes lowercased, Crossmodal-3600's, else the BCP-47 tag) and come back through
-:func:`babelclip.languages.get_language`. Models named ``openclip:ARCH@TAG`` are split into its
+Task ``retrieval`` is its ``zeroshot_retrieval``. Datasets leave under the name the benchmark
+registry gives for CLIP_benchmark (:attr:`Benchmark.clip_benchmark
+<babelclip.data.benchmarks.Benchmark>`: ``babel-imagenet*`` → ``babel_imagenet``, ``xm3600`` →
+``crossmodal3600``, ``xtd``/``xtd10`` → ``xtd10``, ``multilingual-mscoco`` →
+``multilingual_mscoco``, ``flickr30k-200`` → ``flickr30k_200``, ``xtd200``); other names pass
+through. Languages leave in the code system CLIP_benchmark uses for that dataset
+(:attr:`Benchmark.clip_benchmark_codes`: Babel-ImageNet's codes lowercased, XM3600's, FLORES-200
+for xtd200 / flickr30k_200, XTD's ``jp`` for Japanese, else the BCP-47 tag) and come back
+through :func:`babelclip.languages.get_language`. Models named ``openclip:ARCH@TAG`` are split into its
 ``model`` = ARCH and ``pretrained`` = TAG; anything else goes whole into ``model``.
 """
 
@@ -51,7 +55,6 @@ _TASK_OUT = {
     "retrieval": "zeroshot_retrieval",
 }
 _TASK_IN = {v: k for k, v in _TASK_OUT.items()}
-_DATASET_OUT = {"babel-imagenet": "babel_imagenet", "xm3600": "crossmodal3600", "xtd": "xtd10"}
 _METRIC_OUT = {"top1": "acc1", "top5": "acc5", "mean_per_class_recall": "mean_per_class_recall"}
 _METRIC_IN = {v: k for k, v in _METRIC_OUT.items()}
 _RECALL = re.compile(r"(t2i|i2t)_r@(\d+)")
@@ -79,13 +82,22 @@ def _metric_in(key: str) -> str:
     return key
 
 
-def _language_out(tag: str, dataset: str) -> str:
+def _language_out(tag: str, codes: str) -> str:
+    """``tag`` in the code system ``codes`` (see the module docstring); the tag where it has none."""
     lang = get_language(tag)
-    if dataset == "babel_imagenet" and lang.babel:
-        return lang.babel.lower()
-    if dataset == "crossmodal3600" and lang.xm3600:
-        return lang.xm3600
-    return lang.tag
+    code = {"babel": lang.babel.lower(), "xm3600": lang.xm3600, "nllb": lang.nllb,
+            "xtd": "jp" if lang.tag == "ja" else lang.tag}.get(codes, "")
+    return code or lang.tag
+
+
+def _dataset_out(dataset: str) -> tuple[str, str]:
+    """CLIP_benchmark's name for a result's dataset and the language codes it uses there."""
+    from ..data.benchmarks import find_benchmark
+
+    bench = find_benchmark(dataset) or find_benchmark(dataset_family(dataset))
+    if bench is None or not bench.clip_benchmark:
+        return dataset, "tag"
+    return bench.clip_benchmark, bench.clip_benchmark_codes
 
 
 def to_clip_benchmark(result: Result) -> dict[str, Any]:
@@ -95,8 +107,7 @@ def to_clip_benchmark(result: Result) -> dict[str, Any]:
         raise ValueError(
             f"task {result.task!r} has no CLIP_benchmark equivalent; allowed: {', '.join(_TASK_OUT)}"
         )
-    family = dataset_family(result.dataset)
-    dataset = _DATASET_OUT.get(family, result.dataset)
+    dataset, codes = _dataset_out(result.dataset)
     family_name, _, rest = result.model.partition(":")
     if family_name == "openclip" and rest:
         model, _, pretrained = rest.partition("@")
@@ -109,7 +120,7 @@ def to_clip_benchmark(result: Result) -> dict[str, Any]:
         "pretrained": pretrained,
         "task": _TASK_OUT[result.task],
         "metrics": metrics,
-        "language": _language_out(result.language, dataset),
+        "language": _language_out(result.language, codes),
     }
 
 

@@ -42,8 +42,15 @@ def check_out(out: str | os.PathLike, *, model: str, benchmark: str, overwrite: 
 
 
 def _existing_run(path: Path) -> tuple[str, str] | None:
+    """(model, benchmark) of a results file; files of older versions name only their dataset
+    (``babel-imagenet-92``), which leads back to its benchmark through the registry."""
+    from ..data.benchmarks import find_benchmark
+
     try:
         meta = json.loads(path.read_text(encoding="utf-8")).get("meta", {})
-        return str(meta["model"]), str(meta.get("benchmark") or meta["dataset"])
+        named = str(meta.get("benchmark") or meta["dataset"])
+        model = str(meta["model"])
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return None
+    bench = None if "benchmark" in meta else find_benchmark(named)
+    return model, bench.name if bench is not None else named

@@ -41,6 +41,30 @@ log = logging.getLogger(__name__)
 
 PROMPT_SETS = ("label", "openai-en", "nllb", "ensemble")
 NO_CACHE = "none"
+# Extra outputs beside results.json/.csv, each in a folder of ``out`` named like the format.
+FORMATS = ("clip-benchmark", "mteb")
+
+
+def _formats(formats: Sequence[str] | str) -> list[str]:
+    names = [f.strip() for f in formats.split(",") if f.strip()] if isinstance(formats, str) else list(formats)
+    bad = [f for f in names if f not in FORMATS]
+    if bad:
+        raise ValueError(f"unknown output format(s) {bad}; allowed: {', '.join(FORMATS)}")
+    return names
+
+
+def write_formats(results: Sequence[Result], out: Path, formats: Sequence[str], seconds: float) -> list[Path]:
+    """CLIP_benchmark JSON in ``out/clip_benchmark/``, MTEB-style JSON in ``out/mteb/``."""
+    paths: list[Path] = []
+    if "clip-benchmark" in formats:
+        from .clip_benchmark_compat import write_clip_benchmark
+
+        paths += write_clip_benchmark(results, out / "clip_benchmark")
+    if "mteb" in formats:
+        from .mteb_compat import write_mteb
+
+        paths += write_mteb(results, out / "mteb", evaluation_time=seconds)
+    return paths
 
 
 def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None = None) -> list[Any]:
@@ -145,6 +169,7 @@ def evaluate(
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
     download: bool = True,
+    formats: Sequence[str] | str = (),
     batch_size: int = 64,
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
@@ -160,7 +185,8 @@ def evaluate(
     ``babel-imagenet``), or with ``captions`` the name of that caption set. ``root``: the
     benchmark's folder in its release layout; ``download=False`` never fetches a missing file.
     ``out`` is checked before anything is computed (see :mod:`babelclip.eval.outdir`;
-    ``overwrite`` replaces another run's results). ``cache_dir`` defaults to
+    ``overwrite`` replaces another run's results). ``formats``: also write ``clip-benchmark``
+    and/or ``mteb`` JSON there (:func:`write_formats`). ``cache_dir`` defaults to
     :func:`~babelclip.eval.cache.default_cache_dir`; ``"none"`` keeps embeddings in memory only.
     ``num_workers``: data-loader processes decoding images; ``language_workers``: processes
     evaluating languages in parallel on the CPU (see :mod:`babelclip.eval.workers`).
@@ -169,9 +195,11 @@ def evaluate(
 
     t0 = time.perf_counter()
     bench, name = _benchmark(dataset, captions)
+    run_name = name if bench.name == "captions" else bench.name  # the benchmark, as results record it
+    formats = _formats(formats)
     model_name = model if isinstance(model, str) else model.fingerprint.name
     if out is not None:
-        out = check_out(out, model=model_name, benchmark=name, overwrite=overwrite)
+        out = check_out(out, model=model_name, benchmark=run_name, overwrite=overwrite)
     pre = None if _is_selector(languages) else requested_languages(languages, [])
     prepared = bench.prepare(Inputs(
         root=Path(root) if root is not None else None, images=Path(images) if images is not None else None,
@@ -198,25 +226,26 @@ def evaluate(
         for task, task_langs in plan:
             if task_langs:
                 results += _RUNNERS[task.kind](encoder, emb, task, task_langs, cache, source.classes, psets, fixed_k,
-                                               common)
+                                               {**common, "dataset": task.dataset or prepared.dataset})
     if not results:
         raise _no_results(prepared, langs)
-    meta = {
-        "model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
-        **bench.meta(), "images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
-        "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed},
-        "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)},
-        **prepared.meta,
-    }
-    meta["benchmark"] = name if bench.name == "captions" else bench.name
+    meta = {"model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
+            **bench.meta(), "benchmark": run_name, **_image_meta(source, emb),
+            "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)}, **prepared.meta}
     if emb.failed or source.skipped:
         log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
                     len(emb.failed) + len(source.skipped))
     if out is not None:
         path = save_results(results, Path(out) / "results.json", meta)
         write_csv(results, Path(out) / "results.csv")
+        write_formats(results, Path(out), formats, meta["seconds"]["total"])
         log.info("wrote %d results to %s", len(results), path)
     return results
+
+
+def _image_meta(source: Any, emb: ImageEmbeddings) -> dict[str, Any]:
+    return {"images": len(source.items) + len(source.skipped), "images_encoded_now": emb.n_encoded,
+            "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed}}
 
 
 def _classify(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,

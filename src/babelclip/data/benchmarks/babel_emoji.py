@@ -7,8 +7,9 @@ inheritance and the fixed train/eval split are :mod:`babelclip.data.emoji`'s.
 Tasks, each in every language naming at least :data:`MIN_EMOJI` emoji, each twice:
 
 * zero-shot classification of every emoji picture among the emoji named in the language
-  (labels ``babel-emoji-all/raw``), and the same on the evaluation half only
-  (``babel-emoji-eval/raw``: the score of a model trained on CLDR's training half);
+  (dataset ``babel-emoji``, labels ``babel-emoji-all/raw``), and the same on the evaluation half
+  only (dataset ``babel-emoji-eval``, labels ``babel-emoji-eval/raw``: the score of a model
+  trained on CLDR's training half);
 * keyword → emoji retrieval (:mod:`babelclip.eval.keyword_retrieval`: a query is a CLDR keyword,
   its relevant pictures every emoji carrying it; labels ``babel-emoji-keywords-all`` and
   ``babel-emoji-keywords-eval``).
@@ -38,6 +39,11 @@ MIN_EMOJI = 100  # a language naming fewer emoji is left out (CLDR 41: ast, rm, 
 HALVES = ("all", "eval")  # the halves every model is scored on
 
 
+def _dataset(half: str) -> str:
+    """Results of all emoji carry ``babel-emoji``; of the evaluation half, ``babel-emoji-eval``."""
+    return "" if half == "all" else f"babel-emoji-{half}"
+
+
 def _prepare(inputs: Inputs) -> Prepared:
     from .. import emoji
 
@@ -51,11 +57,11 @@ def _prepare(inputs: Inputs) -> Prepared:
     for half in HALVES:
         labels = emoji.emoji_labelset(data, half)
         labels.labels = {t: labels.labels[t] for t in keep if t in labels.labels}
-        tasks.append(ClassificationTask(labels))
+        tasks.append(ClassificationTask(labels, dataset=_dataset(half)))
     for half in HALVES:
         queries = emoji.emoji_keyword_queries(data, half)
         queries.queries = {t: queries.queries[t] for t in keep if t in queries.queries}
-        tasks.append(KeywordRetrievalTask(queries))
+        tasks.append(KeywordRetrievalTask(queries, dataset=_dataset(half)))
     meta = {
         "emoji": len(data.ids), "emoji_eval_half": len(emoji.in_half(data.ids, "eval")),
         "emoji_left_out": len(data.excluded), "languages_left_out": {t: n for t, n in named.items() if n < MIN_EMOJI},

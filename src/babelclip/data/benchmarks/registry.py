@@ -20,7 +20,10 @@ Write ``src/babelclip/data/benchmarks/<name>.py`` that defines ``BENCHMARK`` (a
   (:class:`ClassificationTask` with a :class:`~babelclip.data.labels.LabelSet`;
   :class:`RetrievalTask` with a :class:`~babelclip.data.captions.CaptionSet` and its protocols;
   :class:`KeywordRetrievalTask` for queries with several relevant images),
-  the dataset name results carry, and facts for the results' meta. A missing file raises
+  the dataset name results carry (a task's own ``dataset`` overrides it, e.g. for two splits
+  of one benchmark), and facts for the results' meta. Classification needs labelled images:
+  ``ImageSource.classes`` holds class ids, each ``ImageItem.label`` an index into them, and the
+  label set's ``wnids`` the same ids (any strings, not only WordNet ids). A missing file raises
   :class:`~babelclip.fetch.DownloadError` / ``FileNotFoundError`` naming the path or command
   that provides it; a file in the wrong layout raises ``ValueError`` naming the file and the
   release's layout.
@@ -85,8 +88,9 @@ class Inputs:
 class ClassificationTask:
     """Zero-shot classification of ``Prepared.images`` (whose ``classes`` are label-set wnids)."""
 
-    labels: LabelSet
+    labels: LabelSet  # its ``wnids`` are the class ids of ``Prepared.images.classes`` (any strings)
     default_languages: tuple[str, ...] | None = None  # run for "all" (None: every language it has)
+    dataset: str = ""  # the name its results carry, when not Prepared.dataset (e.g. a split)
 
     kind = CLASSIFICATION
 
@@ -105,8 +109,9 @@ class ClassificationTask:
 class RetrievalTask:
     """Text→image and image→text retrieval of a caption set under each protocol."""
 
-    captions: CaptionSet
+    captions: CaptionSet  # its ``images`` name items of Prepared.images (by id, else by file name)
     protocols: tuple[str, ...] = RETRIEVAL_PROTOCOLS
+    dataset: str = ""  # the name its results carry, when not Prepared.dataset (e.g. a split)
 
     kind = RETRIEVAL
 
@@ -125,6 +130,7 @@ class KeywordRetrievalTask:
     :func:`babelclip.eval.keyword_retrieval.keyword_retrieval`; results have task ``retrieval``."""
 
     queries: Any  # KeywordQueries
+    dataset: str = ""  # the name its results carry, when not Prepared.dataset (e.g. a split)
 
     kind = KEYWORD_RETRIEVAL
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...cache_dir import cache_root
 from ...fetch import DownloadError, download, extract
+from ...languages import UnknownLanguageError, get_language
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..captions import CaptionSet
+    from ..images import ImageSource
+    from .registry import Inputs, Prepared
 
 log = logging.getLogger(__name__)
 
@@ -89,4 +96,134 @@ def first_existing(root: Path, names: Sequence[str]) -> Path | None:
     return next((root / n for n in names if (root / n).exists()), None)
 
 
-__all__ = ["DownloadError", "ReleaseFile", "benchmark_root", "data_root", "ensure", "first_existing", "read_lines"]
+def _tags(codes: Sequence[str]) -> list[str]:
+    out = []
+    for c in codes:
+        try:
+            out.append(get_language(c).tag)
+        except UnknownLanguageError:
+            continue
+    return out
+
+
+def listed_images(folder: Path, names: Sequence[str], dataset: str, how: str) -> ImageSource:
+    """The images a release lists, from ``folder`` (ids: the listed names); a listed file that is
+    missing is skipped and counted, a folder holding none of them is an error saying ``how`` to
+    provide them. Other files in the folder (e.g. all of Flickr30k) are not read."""
+    from ..images import ImageItem, ImageSource
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{dataset}: image folder {folder} does not exist; {how}")
+    items, skipped = [], {}
+    for n in names:
+        p = folder / n
+        if p.is_file():
+            items.append(ImageItem(n, str(p)))
+        else:
+            skipped[n] = "listed by the release but not in the image folder"
+    if not items:
+        raise FileNotFoundError(f"{dataset}: none of the {len(names)} images the release lists (e.g. {names[0]!r}) "
+                                f"is in {folder}; {how}")
+    if skipped:
+        log.warning("%s: %d of %d listed images are missing from %s; left out", dataset, len(skipped), len(names), folder)
+    return ImageSource(dataset, items, (), skipped)
+
+
+def aligned_captions(name: str, images: list[str], files: dict[str, Path], index: Path) -> CaptionSet:
+    """A caption set from one text file per language, line ``i`` describing image ``i`` of the
+    index file (the XTD / NLLB-CLIP / Multi30k layout). ``files``: the file's language code
+    (any code system of the table) -> path; unknown codes are skipped with a warning."""
+    from ..captions import CaptionSet, check_unique_images
+
+    check_unique_images(images, index)
+    captions: dict[str, list[list[str]]] = {}
+    unknown = []
+    for code, path in files.items():
+        try:
+            tag = get_language(code).tag
+        except UnknownLanguageError:
+            unknown.append(code)
+            continue
+        lines = read_lines(path)
+        if len(lines) != len(images):
+            raise ValueError(f"{path}: {len(lines)} lines for the {len(images)} images of {index}; the release has "
+                             "one caption per line, line i describing the image on line i of the index")
+        captions[tag] = [[line] if line.strip() else [] for line in lines]
+    if unknown:
+        log.warning("%s: language codes not in the table, skipped: %s", name, ", ".join(unknown))
+    return CaptionSet(name, list(images), captions)
+
+
+@dataclass(frozen=True)
+class LineRelease:
+    """A release of an image index file plus one caption file per language, line-aligned, and an
+    image archive: XTD10, multilingual MS-COCO, XTD200, Flickr30k-200, Multi30k.
+
+    ``caption_file(code)`` is the release file of a language code, ``codes`` every code the
+    release has, ``code_of(tag)`` a BCP-47 tag's code there (``""``: none)."""
+
+    name: str
+    layout: str
+    index: ReleaseFile
+    caption_file: Callable[[str], ReleaseFile]
+    codes: tuple[str, ...]
+    code_of: Callable[[str], str]
+    images: ReleaseFile  # the image folder (path) and its archive, if downloadable
+    images_how: str  # how to provide the images when they cannot be downloaded
+    protocols: tuple[str, ...] = ("first-caption",)
+
+    def prepare(self, inputs: Inputs) -> Prepared:
+        from .registry import Prepared, RetrievalTask
+
+        root = benchmark_root(self.name, inputs.root)
+        kw = {"benchmark": self.name, "layout": self.layout, "allow_download": inputs.download}
+        index = ensure(root, self.index, **kw)
+        names = [n.strip() for n in read_lines(index) if n.strip()]
+        if not names:
+            raise ValueError(f"{index}: no image names; the release lists one image file name per line")
+        wanted = self.codes if inputs.languages is None else [c for c in map(self.code_of, inputs.languages) if c]
+        if not wanted:
+            raise ValueError(f"{self.name} has none of the languages {', '.join(inputs.languages or [])}; it has "
+                             f"{len(self.codes)}: {', '.join(_tags(self.codes))}")
+        files = self._caption_files(root, wanted, inputs.download, all_codes=inputs.languages is None)
+        captions = aligned_captions(self.name, names, files, index)
+        folder = Path(inputs.images) if inputs.images is not None else root / self.images.path
+        if inputs.images is None and not folder.exists():
+            if not self.images.url:
+                raise FileNotFoundError(f"{self.name}: no images at {folder}; {self.images_how}")
+            folder = ensure(root, self.images, **kw)
+        source = listed_images(Path(folder), names, self.name, self.images_how)
+        return Prepared(self.name, source, [RetrievalTask(captions, self.protocols)])
+
+    def _caption_files(self, root: Path, codes: Sequence[str], allow: bool, all_codes: bool) -> dict[str, Path]:
+        """Each code's caption file, fetched when missing and allowed. For every code of the
+        release ("all"), codes whose file is missing and cannot be fetched are left out (with a
+        warning) as long as one is there; a requested code that cannot be had is an error."""
+        files: dict[str, Path] = {}
+        missing: list[str] = []
+        kw = {"benchmark": self.name, "layout": self.layout}
+        for code in codes:
+            rf = self.caption_file(code)
+            present = first_existing(root, (rf.path, rf.path.removesuffix(".gz")))
+            if present is None and not all_codes:  # a language asked for by name: have it or say why not
+                present = ensure(root, rf, allow_download=allow, **kw)
+            elif present is None and allow:
+                try:
+                    present = ensure(root, rf, allow_download=True, **kw)
+                except DownloadError:
+                    allow = False  # offline or unreachable: no further tries
+            if present is None:
+                missing.append(code)
+            else:
+                files[code] = present
+        if not files:
+            raise FileNotFoundError(f"{self.name}: no caption file under {root}; expected the layout {self.layout}"
+                                    + (f" (e.g. {self.caption_file(codes[0]).path})" if codes else ""))
+        if missing:
+            log.warning("%s: no caption file for %d languages (%s): left out", self.name, len(missing),
+                        ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))
+        return files
+
+
+__all__ = ["DownloadError", "LineRelease", "ReleaseFile", "aligned_captions", "benchmark_root", "data_root", "ensure",
+           "first_existing", "listed_images", "read_lines"]
