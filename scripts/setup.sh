@@ -2,13 +2,13 @@
 # Create .venv and install babelclip from nothing.
 #   scripts/setup.sh        the library and the embedded default model (extras: lite, eval)
 #   scripts/setup.sh dev    everything, for the tests (all families, CLIP_benchmark, pytest)
-# Debian packages with offline data (Tux Paint stamps, CLDR, WordNet) are installed when
+# Debian packages with offline data (Tux Paint stamps, CLDR, emoji font, WordNet) are installed when
 # running as root and missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
 
-apt_pkgs=(tuxpaint-stamps-default unicode-cldr-core iso-codes wordnet-base libcairo2)
+apt_pkgs=(tuxpaint-stamps-default unicode-cldr-core fonts-noto-color-emoji iso-codes wordnet-base libcairo2)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -92,3 +92,44 @@ def test_real_tuxpaint_german_descriptions_are_caught():
     sid, de = next(iter(tux.texts["de"].items()))
     kept, rep = filter_leakage(ParallelCorpus(DE, [(tux.texts["en"][sid], de), ("x", "y")], "toy"), [tux])
     assert rep.dropped == {"tuxpaint": 1} and kept.pairs == [("x", "y")]
+
+
+def test_cldr_is_not_independent_of_babel_emoji():
+    """The guard against the benchmark built from CLDR: its evaluation-half pairs are copies."""
+    from babelclip.train.leakage import emoji_eval_set
+    from babelclip.train.sources import cldr_pairs
+
+    ev = emoji_eval_set("eval")
+    assert ev.texts["de"]["1f431"] == "Katzengesicht" and "1f436" not in ev.texts["de"]  # 🐱 eval, 🐶 train
+    kept, rep = filter_leakage(cldr_pairs("de"), [ev])  # the default training half: nothing to drop
+    assert rep.n_dropped == 0
+    mixed = cldr_pairs("de", emoji="all")  # both halves meet: the evaluation half is dropped
+    kept, rep = filter_leakage(mixed, [ev])
+    assert ("cat face", "Katzengesicht") in mixed.pairs and ("cat face", "Katzengesicht") not in kept.pairs
+    assert ("dog face", "Hundegesicht") in kept.pairs
+    assert rep.dropped["babel-emoji"] > 0.4 * len(mixed)  # names and keyword lines of the evaluation half
+    # an independent corpus that is not CLDR keeps the same pair as overlap, as before
+    other = ParallelCorpus(DE, [("cat face", "Katzengesicht")], "bible:x", meta={"independent": "yes"})
+    assert filter_leakage(other, [ev])[1].n_dropped == 0
+
+
+def test_results_where_training_and_evaluation_meet_are_marked(tmp_path):
+    import json
+
+    from babelclip.eval.results import Result
+    from babelclip.train.leakage import adapter_emoji_training, mark_emoji_results
+
+    for lang, data in [("de", {"source": "cldr:de", "cldr_emoji": "train"}), ("sw", {"source": "cldr:sw", "cldr_emoji": "all"}),
+                       ("fr", {"source": "bible:l-4"})]:
+        (tmp_path / lang).mkdir()
+        (tmp_path / lang / "babelclip_adapter.json").write_text(json.dumps({"lang": lang, "data": data}), encoding="utf-8")
+    trained = adapter_emoji_training([tmp_path / x for x in ("de", "sw", "fr")])
+    assert trained == {"de": "train", "sw": "all"}
+
+    def res(lang, half):
+        return Result("m", "fp", "babel-emoji", "zeroshot_classification", lang, {"top1": 0.5}, labels=f"babel-emoji-{half}/raw")
+
+    results = [res("de", "all"), res("de", "eval"), res("sw", "eval"), res("fr", "all"), res("it", "all")]
+    assert mark_emoji_results(results, trained) == 2
+    assert [("leakage" in r.extra) for r in results] == [True, False, True, False, False]
+    assert "'train' emoji half" in results[0].extra["leakage"]

@@ -90,18 +90,33 @@ def test_cldr_alignment_on_code_point(tmp_path):
         '<annotation cp="🐶" type="tts">Hundegesicht</annotation><annotation cp="🐭" type="tts">Maus</annotation>'
         '</annotations></ldml>', encoding="utf-8")
     assert read_cldr_annotations(tmp_path / "de.xml")["🐶"] == ("Hundegesicht", ["Hund", "Gesicht"])
-    c = cldr_pairs("de", tmp_path)
+    c = cldr_pairs("de", tmp_path, emoji="all")
     assert sorted(c.pairs) == sorted([("cat face", "Katzengesicht"), ("dog face", "Hundegesicht"), ("dog, face, pet", "Hund, Gesicht")])
-    assert "Unicode" in c.licence
+    assert "Unicode" in c.licence and c.meta["cldr_emoji"] == "all"
+    # by default only Babel-Emoji's training half: 🐶 (1f436) is in it, 🐱 (1f431) is evaluation data
+    default = cldr_pairs("de", tmp_path)
+    assert sorted(default.pairs) == sorted([("dog face", "Hundegesicht"), ("dog, face, pet", "Hund, Gesicht")])
+    assert default.meta["cldr_emoji"] == "train"
+    assert cldr_pairs("de", tmp_path, emoji="eval").pairs == [("cat face", "Katzengesicht")]
+    with pytest.raises(ValueError, match="allowed: all, train, eval"):
+        cldr_pairs("de", tmp_path, emoji="both")
     with pytest.raises(ParallelDataError, match="no CLDR annotations for ja"):
         cldr_pairs("ja", tmp_path)
 
 
 @pytest.mark.skipif(not os.path.isdir("/usr/share/unicode/cldr/common/annotations"), reason="Debian unicode-cldr-core not installed")
 def test_cldr_real_german():
-    c = cldr_pairs("de")
+    c = cldr_pairs("de", emoji="all")
     assert len(c) > 2000  # ~1800 emoji with names, plus keyword lines
     assert ("dog face", "Hundegesicht") in c.pairs
+    from babelclip.data.emoji import emoji_half
+    from babelclip.data.emoji.cldr import read_annotation_file
+
+    names, _ = read_annotation_file("/usr/share/unicode/cldr/common/annotations/en.xml")
+    half = {n: emoji_half(e) for e, n in names.items()}
+    train = cldr_pairs("de")  # the default: no name pair of an evaluation-half emoji
+    assert {half[en] for en, _ in train.pairs if en in half} == {"train"}
+    assert 0.4 < len(train) / len(c) < 0.6
 
 
 @pytest.mark.skipif(not os.path.isdir("/usr/share/unicode/cldr/common/annotations"), reason="Debian unicode-cldr-core not installed")
@@ -111,6 +126,9 @@ def test_cldr_names_source_drops_keyword_lines():
     both, names = load_training_pairs(["cldr"], "de"), load_training_pairs(["cldr-names"], "de")
     assert ("dog face", "Hundegesicht") in names.pairs
     assert set(names.pairs) < set(both.pairs) and len(names) < 0.7 * len(both)
+    every = load_training_pairs(["cldr-names:all"], "de")  # a named half: every emoji
+    assert ("cat face", "Katzengesicht") in every.pairs and ("cat face", "Katzengesicht") not in names.pairs
+    assert every.meta["cldr_emoji"] == "all" and names.meta["cldr_emoji"] == "train"
 
 
 def test_bible_licences_are_recorded_and_enforced():

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `babelclip models`)")
     p.add_argument("--lang", required=True, help="target language, any code (sw, swh_Latn, SW...)")
     p.add_argument("--parallel", nargs="+", required=True, metavar="SOURCE",
-                   help="cldr (emoji names + keywords), cldr-names (names only: the best measured for babel-lite), bible, a TSV/JSONL/Tatoeba file or directory, or EN_FILE,TGT_FILE (Moses)")
+                   help="cldr (emoji names + keywords), cldr-names (names only: the best measured for babel-lite), both of Babel-Emoji's training-half emoji (cldr:all / cldr-names:all: every emoji, marked by the leakage guard), bible, a TSV/JSONL/Tatoeba file or directory, or EN_FILE,TGT_FILE (Moses)")
     p.add_argument("--method", choices=["lora", "full"], default="lora")
     p.add_argument("--out", required=True, help="output directory (adapter, checkpoints, babelclip_adapter.json)")
     p.add_argument("--steps", type=int, default=1000)

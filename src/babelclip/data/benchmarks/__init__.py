@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .registry import (
     CLASSIFICATION,
+    KEYWORD_RETRIEVAL,
     RETRIEVAL,
     RETRIEVAL_PROTOCOLS,
     Benchmark,
     ClassificationTask,
     Inputs,
+    KeywordRetrievalTask,
     Prepared,
     RetrievalTask,
     Source,
@@ -18,6 +20,7 @@ from .registry import (
 )
 
 __all__ = [
-    "CLASSIFICATION", "RETRIEVAL", "RETRIEVAL_PROTOCOLS", "Benchmark", "ClassificationTask", "Inputs",
+    "CLASSIFICATION", "KEYWORD_RETRIEVAL", "RETRIEVAL", "RETRIEVAL_PROTOCOLS", "Benchmark", "ClassificationTask",
+    "Inputs", "KeywordRetrievalTask",
     "Prepared", "RetrievalTask", "Source", "all_benchmarks", "find_benchmark", "get_benchmark",
 ]

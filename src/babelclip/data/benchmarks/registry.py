@@ -18,7 +18,8 @@ Write ``src/babelclip/data/benchmarks/<name>.py`` that defines ``BENCHMARK`` (a
   ``--captions``, the requested languages, whether downloads are allowed), read the files and
   return a :class:`Prepared`: the :class:`~babelclip.data.images.ImageSource`, the tasks
   (:class:`ClassificationTask` with a :class:`~babelclip.data.labels.LabelSet`;
-  :class:`RetrievalTask` with a :class:`~babelclip.data.captions.CaptionSet` and its protocols),
+  :class:`RetrievalTask` with a :class:`~babelclip.data.captions.CaptionSet` and its protocols;
+  :class:`KeywordRetrievalTask` for queries with several relevant images),
   the dataset name results carry (a task's own ``dataset`` overrides it, e.g. for two splits
   of one benchmark), and facts for the results' meta. Classification needs labelled images:
   ``ImageSource.classes`` holds class ids, each ``ImageItem.label`` an index into them, and the
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 CLASSIFICATION = "zeroshot_classification"
 RETRIEVAL = "retrieval"
 RETRIEVAL_PROTOCOLS = ("all-captions", "first-caption")
+KEYWORD_RETRIEVAL = "keyword_retrieval"  # a task kind (its results: task RETRIEVAL, protocol "keywords")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,24 @@ class RetrievalTask:
         return _select(self.languages(), requested)
 
 
+@dataclass
+class KeywordRetrievalTask:
+    """Text→image retrieval where a query has several relevant images (Babel-Emoji's keywords):
+    a :class:`~babelclip.data.emoji.KeywordQueries`, run by
+    :func:`babelclip.eval.keyword_retrieval.keyword_retrieval`; results have task ``retrieval``."""
+
+    queries: Any  # KeywordQueries
+    dataset: str = ""  # the name its results carry, when not Prepared.dataset (e.g. a split)
+
+    kind = KEYWORD_RETRIEVAL
+
+    def languages(self) -> list[str]:
+        return self.queries.languages()
+
+    def select(self, requested: list[str] | None) -> list[str]:
+        return _select(self.languages(), requested)
+
+
 def _select(have: list[str], requested: list[str] | None) -> list[str]:
     if requested is None:
         return have
@@ -128,7 +148,7 @@ def _select(have: list[str], requested: list[str] | None) -> list[str]:
     return [t for t in requested if t in present]
 
 
-Task = ClassificationTask | RetrievalTask
+Task = ClassificationTask | RetrievalTask | KeywordRetrievalTask
 
 
 @dataclass
