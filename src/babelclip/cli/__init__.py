@@ -11,7 +11,7 @@ import logging
 import sys
 
 # Modules under babelclip.cli that contribute subcommands, in help order.
-SUBCOMMAND_MODULES = ("models", "languages", "labels", "eval", "report", "train", "lite")
+SUBCOMMAND_MODULES = ("models", "languages", "labels", "eval", "report", "train", "lite", "index", "search", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

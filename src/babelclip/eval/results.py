@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 SCHEMA = "babelclip.results/1"
 
-TASKS = ("zeroshot_classification", "retrieval")
+TASKS = ("zeroshot_classification", "retrieval", "image_retrieval", "knn_classification")
 
 
 @dataclass
