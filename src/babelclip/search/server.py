@@ -36,7 +36,7 @@ THUMB_PX = 256
 
 def model_languages(encoder: Any) -> list[Language]:
     """The languages offered in the picker: the encoder's own ``languages`` when it declares
-    them, else the 100 languages of XLM-R's training data (CC-100), which every text tower of
+    them, else the languages of XLM-R's training data (CC-100; the table's ``xlmr`` flag), which every text tower of
     babel-lite, M-CLIP and the XLM-R open_clip models was pre-trained on."""
     declared = getattr(encoder, "languages", None)
     if declared:
@@ -77,10 +77,11 @@ def create_app(searcher: Searcher, default_lang: str = "en"):
         i = folders.index(h.folder)
         return {"folder": i, "rel": h.rel, "score": h.score, "thumb": f"/thumb/{i}/{h.rel}"}
 
-    def folder_path(i: int) -> str:
-        if not 0 <= i < len(folders):
+    def folder_path(i: int | str) -> str:
+        """The indexed folder at position ``i``; anything else is a 404 (never a 422 that names it)."""
+        if not str(i).isdigit() or int(i) >= len(folders):
             raise HTTPException(404, "no such indexed folder")
-        return folders[i]
+        return folders[int(i)]
 
     @app.get("/", response_class=HTMLResponse)
     def index_page() -> str:
@@ -102,15 +103,15 @@ def create_app(searcher: Searcher, default_lang: str = "en"):
         return {"query": q, "lang": get_language(lang).tag, "hits": [hit_json(h) for h in hits]}
 
     @app.get("/api/similar")
-    def similar(folder: int, rel: str, k: int = Query(20, ge=1, le=500)):
+    def similar(folder: str, rel: str, k: int = Query(20, ge=1, le=500)):
         try:
             hits = searcher.similar(folder_path(folder), rel, k)
         except PermissionError:
             raise HTTPException(404, "not an indexed image") from None
-        return {"folder": folder, "rel": rel, "hits": [hit_json(h) for h in hits]}
+        return {"folder": int(folder), "rel": rel, "hits": [hit_json(h) for h in hits]}
 
     @app.get("/thumb/{folder}/{rel:path}")
-    def thumb(folder: int, rel: str):
+    def thumb(folder: str, rel: str):
         try:
             path = searcher.resolve(folder_path(folder), rel)
         except PermissionError:
