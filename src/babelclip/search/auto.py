@@ -9,7 +9,8 @@ Only results of one setting are compared (same dataset, task, prompt set, protoc
 retrieval R@1 when any setting has it in the language — it is the search task itself — else
 zero-shot classification top-1; among settings of that task, the one measuring the most models.
 The best model that can be loaded here (weights local or downloadable) is chosen; when none
-can, or no result covers the language, ``babel-lite``, the offline default.
+can, or no result covers the language, ``babel-lite``, the offline default (or, when the choice
+is restricted to the models a folder is indexed with, the last of those).
 """
 from __future__ import annotations
 
@@ -114,11 +115,15 @@ def choose_model(lang: str, results: Sequence[str | os.PathLike] = (), *, candid
                 why += f"; better but not loadable here: {', '.join(skipped)}"
             return Choice(model, why, ranking)
         skipped.append(model)
-    if not results:
-        why = f"model auto: {DEFAULT_MODEL} for {tag} — no results files given (--results), the offline default"
-    elif not ranking:
-        why = f"model auto: {DEFAULT_MODEL} for {tag} — no measured result in {tag} among the results given, the offline default"
+    if candidates and DEFAULT_MODEL not in candidates:
+        fallback, what = candidates[-1], "the model the folder is indexed with"
     else:
-        why = (f"model auto: {DEFAULT_MODEL} for {tag} — none of the measured models ({', '.join(skipped)}) can be "
-               "loaded here, the offline default")
-    return Choice(DEFAULT_MODEL, why, ranking)
+        fallback, what = DEFAULT_MODEL, "the offline default"
+    if not results:
+        why = f"model auto: {fallback} for {tag} — no results files given (--results); {what}"
+    elif not ranking:
+        why = f"model auto: {fallback} for {tag} — no measured result in {tag} among the results given; {what}"
+    else:
+        why = (f"model auto: {fallback} for {tag} — none of the measured models ({', '.join(skipped)}) can be "
+               f"loaded here; {what}")
+    return Choice(fallback, why, ranking)
