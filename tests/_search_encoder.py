@@ -20,8 +20,8 @@ class ColourEncoder:
     dim = 4
     context_length = 8  # tokens: words + 2, so a long query is "truncated"
 
-    def __init__(self, name: str = "colour"):
-        self.fingerprint = Fingerprint("test", name, "colour-v1", "mean-rgb")
+    def __init__(self, name: str = "colour", weights: str = "colour-v1"):
+        self.fingerprint = Fingerprint("test", name, weights, "mean-rgb")
         self.images_encoded = 0
         self.fail_after: int | None = None  # raise after this many images (an interrupted run)
 

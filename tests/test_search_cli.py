@@ -61,3 +61,29 @@ def test_model_auto_picks_among_indexed_models(folder, tmp_path, capsys):
     assert main(["search", "rot", "--lang", "de", "--model", "auto", "--results", str(tmp_path / "r"), "--json"]) == 0
     captured = capsys.readouterr()
     assert "model auto: colour for de" in captured.err and json.loads(captured.out)["hits"][0]["rel"] == "red.png"
+
+
+def test_unchanged_reindex_by_name_loads_no_model_and_changed_weights_are_noticed(folder, monkeypatch):
+    from babelclip.search import IndexNotFoundError, Searcher, build_index
+
+    made = []
+
+    def create(name, **kw):
+        made.append(name)
+        return ColourEncoder(name, weights=weights[0])
+
+    weights = ["v1"]
+    monkeypatch.setattr("babelclip.models.registry.create_model", create)
+    (folder / "bad.png").write_bytes(b"not an image")
+    first = build_index(folder, "colour")
+    assert made == ["colour"] and first.encoded == 2 and list(first.failed) == ["bad.png"]
+    again = build_index(folder, "colour")
+    assert made == ["colour"]  # nothing to encode: the model was not loaded
+    assert (again.encoded, again.cached, list(again.failed), again.fingerprint) == (0, 2, ["bad.png"], first.fingerprint)
+    weights[0] = "v2"  # the model's weights change under the same name
+    with pytest.raises(IndexNotFoundError, match="colour has changed.*babelclip index"):
+        Searcher([folder], "colour")
+    redo = build_index(folder, "colour")
+    assert redo.encoded == 2 and redo.fingerprint != first.fingerprint
+    with Searcher([folder], "colour") as s:
+        assert s.text("grün", "de", 1)[0].rel == "green.png"

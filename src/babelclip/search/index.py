@@ -62,6 +62,22 @@ def resolve_encoder(model: str | Encoder, device: str = "cpu") -> tuple[Encoder,
     return create_model(model, device=device), model
 
 
+def _all_cached(cache_dir: str | os.PathLike, key: str, dim: int, items: list[str]) -> bool:
+    """Whether the cache of fingerprint ``key`` holds a vector or a recorded failure for every item."""
+    if not (Path(cache_dir) / f"{key}.sqlite").exists():
+        return False
+    with EmbeddingCache(cache_dir, key, dim) as cache:
+        have = cache.get_images(items)
+        rest = [k for k in items if k not in have]
+        return len(cache.get_failures(rest)) == len(rest)
+
+
+def _failures(cache_dir: str | os.PathLike, key: str, dim: int, first: dict[str, Any]) -> dict[str, str]:
+    with EmbeddingCache(cache_dir, key, dim) as cache:
+        bad = cache.get_failures([content_key(h) for h in first])
+    return {r.rel: bad[content_key(h)] for h, r in first.items() if content_key(h) in bad}
+
+
 def build_index(
     folder: str | os.PathLike,
     model: str | Encoder = "babel-lite",
@@ -80,15 +96,24 @@ def build_index(
     """
     t0 = time.perf_counter()
     folder = Path(folder)
-    encoder, name = resolve_encoder(model, device)
+    cache_dir = cache_dir or default_cache_dir()
     with FileTable(store_dir) as table:
         scan = table.scan(folder, quiet=quiet)
+        rid = table.root_id(folder)
         rows = table.files([str(folder)])
         first: dict[str, Any] = {}
         for r in rows:
             first.setdefault(r.sha256, r)
-        with EmbeddingCache(cache_dir or default_cache_dir(), encoder.fingerprint.key, encoder.dim) as cache:
-            keys = [content_key(h) for h in first]
+        keys = [content_key(h) for h in first]
+        recorded = table.recorded_model(rid, model) if isinstance(model, str) else None
+        if recorded is not None and _all_cached(cache_dir, *recorded, keys):
+            # Nothing to encode: no need to load the model (seconds) to learn its fingerprint.
+            # Were its weights changed meanwhile, the searcher notices and asks for a re-index.
+            failed = _failures(cache_dir, *recorded, first)
+            return IndexReport(str(folder.resolve()), str(model), recorded[0], len(rows), scan, encoded=0,
+                               cached=len(keys) - len(failed), failed=failed, seconds=time.perf_counter() - t0)
+        encoder, name = resolve_encoder(model, device)
+        with EmbeddingCache(cache_dir, encoder.fingerprint.key, encoder.dim) as cache:
             have = cache.get_images(keys)
             todo = [r for h, r in first.items() if content_key(h) not in have]
             emb = None
@@ -96,7 +121,7 @@ def build_index(
                 source = ImageSource(f"index:{folder.name}", [ImageItem(r.rel, r.path) for r in todo])
                 emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
                                     content_hash=True, quiet=quiet)
-            table.note_model(table.root_id(folder), encoder.fingerprint.key, name, encoder.dim)
+            table.note_model(rid, encoder.fingerprint.key, name, encoder.dim)
         failed = dict(emb.failed) if emb is not None else {}
     report = IndexReport(str(folder.resolve()), name, encoder.fingerprint.key, len(rows), scan,
                          encoded=emb.n_encoded if emb is not None else 0, cached=len(have), failed=failed,

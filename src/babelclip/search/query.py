@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,6 +105,7 @@ class Searcher:
         indexed = self._table.models_of(self.folders)
         self.encoder, self.model_name = self._encoder(model, indexed, device)
         self._cache = EmbeddingCache(cache_dir or default_cache_dir(), self.encoder.fingerprint.key, self.encoder.dim)
+        self._lock = threading.Lock()  # one query at a time: the server answers from a thread pool
         self._load(exact_limit, quiet)
 
     def _encoder(self, model: str | Encoder | None, indexed: list[tuple[str, str, int]], device: str):
@@ -115,6 +117,11 @@ class Searcher:
             model = indexed[-1][1]
         encoder, name = resolve_encoder(model, device)
         if encoder.fingerprint.key not in {k for k, _, _ in indexed}:
+            if name in {n for _, n, _ in indexed}:  # same name, other fingerprint: the weights changed
+                self._table.forget_model(name, encoder.fingerprint.key)
+                raise IndexNotFoundError(f"{name} has changed since {self.folders[0]!r} was indexed (new fingerprint "
+                                         f"{encoder.fingerprint.key}); re-index it with: babelclip index "
+                                         f"{self.folders[0]} --model {name}")
             raise IndexNotFoundError(f"{self.folders[0]!r} is not indexed with {name}; "
                                      f"build it with: babelclip index {self.folders[0]} --model {name}")
         return encoder, name
@@ -166,8 +173,9 @@ class Searcher:
         if not query:
             raise ValueError("empty query: give a few words describing the image")
         warn_if_truncated(self.encoder, query, tag)
-        q = encode_texts(self.encoder, [query], tag, self._cache)[0]
-        return self._hits(*self.index.search(q, k), k)
+        with self._lock:
+            q = encode_texts(self.encoder, [query], tag, self._cache)[0]
+            return self._hits(*self.index.search(q, k), k)
 
     def image(self, path: str | os.PathLike, k: int = 20, *, include_self: bool = False) -> list[Hit]:
         """The ``k`` images closest to the image at ``path`` (its indexed vector when it is
@@ -177,13 +185,14 @@ class Searcher:
         if not path.is_file():
             raise FileNotFoundError(f"query image {str(path)!r} does not exist")
         key = key_of(sha256_file(path))
-        v = self.index.vector(key)
-        if v is None:
-            from ..eval.images import ImageItem, load_image
+        with self._lock:
+            v = self.index.vector(key)
+            if v is None:
+                from ..eval.images import ImageItem, load_image
 
-            v = np.asarray(self.encoder.encode_images([load_image(ImageItem(path.name, str(path)))]), np.float32)[0]
-        skip = None if include_self else key
-        return self._hits(*self.index.search(v, k + 1), k, skip=skip)
+                v = np.asarray(self.encoder.encode_images([load_image(ImageItem(path.name, str(path)))]), np.float32)[0]
+            skip = None if include_self else key
+            return self._hits(*self.index.search(v, k + 1), k, skip=skip)
 
     def similar(self, folder: str, rel: str, k: int = 20) -> list[Hit]:
         """Images like the indexed file ``rel`` of ``folder`` (used by the web page)."""

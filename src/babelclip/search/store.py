@@ -143,6 +143,19 @@ class FileTable:
         self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?)", (key, name, dim))
         self._db.execute("INSERT OR IGNORE INTO indexed VALUES (?, ?)", (root_id, key))
 
+    def recorded_model(self, root_id: int, name: str) -> tuple[str, int] | None:
+        """``(fingerprint key, dim)`` the folder was last indexed with under model name ``name``."""
+        row = self._db.execute("SELECT m.key, m.dim FROM models m JOIN indexed i ON i.model = m.key "
+                               "WHERE i.root = ? AND m.name = ? ORDER BY m.rowid DESC", (root_id, name)).fetchone()
+        return None if row is None else (row[0], int(row[1]))
+
+    def forget_model(self, name: str, keep_key: str) -> None:
+        """Drop the records of ``name`` under any fingerprint but ``keep_key`` (its weights changed)."""
+        stale = [k for (k,) in self._db.execute("SELECT key FROM models WHERE name = ? AND key != ?", (name, keep_key))]
+        for k in stale:
+            self._db.execute("DELETE FROM indexed WHERE model = ?", (k,))
+            self._db.execute("DELETE FROM models WHERE key = ?", (k,))
+
     def models_of(self, roots: Iterable[str]) -> list[tuple[str, str, int]]:
         """``(fingerprint key, model name, dim)`` of the models every given root was indexed with."""
         ids = [self.root_id(r) for r in roots]
