@@ -19,7 +19,13 @@ import time
 
 import numpy as np
 
-from babelclip.search.vectors import CONNECTIVITY, EXPANSION_SEARCH, VectorIndex, exact_top_k, recall_at_k
+from babelclip.search.vectors import (
+    CONNECTIVITY,
+    EXPANSION_SEARCH,
+    VectorIndex,
+    exact_top_k,
+    recall_at_k,
+)
 
 
 def clustered(n: int, d: int, seed: int = 0, clusters: int = 1000) -> np.ndarray:

@@ -4,7 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from babelclip.eval.image_tasks import image_retrieval_metrics, image_task_results, knn_classification_metrics
+from babelclip.eval.image_tasks import (
+    image_retrieval_metrics,
+    image_task_results,
+    knn_classification_metrics,
+)
 
 
 def _angles(*deg):

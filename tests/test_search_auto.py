@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from _paths import BABEL_IMAGENET, needs_reference
 
 from babelclip.eval.results import Result, save_results
 from babelclip.search.auto import choose_model, rank_models, read_results
-
-from _paths import BABEL_IMAGENET, needs_reference
 
 
 def _r(model, lang, task, value, dataset="xtd"):

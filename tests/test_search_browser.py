@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("selenium")
 pytest.importorskip("uvicorn")
 
-from babelclip.search import Searcher, build_index  # noqa: E402
-from babelclip.search.server import create_app  # noqa: E402
+from _search_encoder import ColourEncoder, write_images
 
-from _search_encoder import ColourEncoder, write_images  # noqa: E402
+from babelclip.search import Searcher, build_index
+from babelclip.search.server import create_app
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 STAMPS = Path("/usr/share/tuxpaint/stamps")

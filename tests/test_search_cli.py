@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from _search_encoder import ColourEncoder, write_images
 
 from babelclip.cli import main
-
-from _search_encoder import ColourEncoder, write_images
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
+from _search_encoder import ColourEncoder, write_images
 
 from babelclip.search import IndexNotFoundError, Searcher, build_index, open_index
 from babelclip.search.store import FileTable
-
-from _search_encoder import ColourEncoder, write_images
 
 
 @pytest.fixture

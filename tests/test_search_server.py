@@ -6,12 +6,11 @@ import os
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from _search_encoder import ColourEncoder, write_images
+from fastapi.testclient import TestClient
 
-from babelclip.search import Searcher, build_index  # noqa: E402
-from babelclip.search.server import create_app, model_languages  # noqa: E402
-
-from _search_encoder import ColourEncoder, write_images  # noqa: E402
+from babelclip.search import Searcher, build_index
+from babelclip.search.server import create_app, model_languages
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def image_task_results(vectors: np.ndarray, labels: Sequence[int], *, model: str
     y = np.asarray(labels)
     keep = y >= 0
     x, y = np.asarray(vectors)[keep], y[keep]
-    counts = {"images": int(keep.sum()), "classes": int(len(np.unique(y)))}
+    counts = {"images": int(keep.sum()), "classes": len(np.unique(y))}
     ret = image_retrieval_metrics(x, y, n_boot=n_boot, seed=seed)
     knn = knn_classification_metrics(x, y, k=knn_k, n_boot=n_boot, seed=seed)
     common = {"model": model, "fingerprint": fingerprint, "dataset": dataset, "language": NO_LANGUAGE}

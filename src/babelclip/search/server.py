@@ -47,8 +47,6 @@ def model_languages(encoder: Any) -> list[Language]:
 
 
 def _thumbnail(path: str) -> bytes:
-    from PIL import Image
-
     from ..eval.images import ImageItem, load_image
 
     im = load_image(ImageItem("thumb", path))

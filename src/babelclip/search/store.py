@@ -85,9 +85,9 @@ class FileRow:
 
 
 def walk_images(root: Path) -> Iterator[tuple[str, Path]]:
-    """``(relative POSIX path, path)`` of every image file under ``root`` whose real location is
-    inside ``root`` (a symlink pointing out is skipped: the server must never reach it)."""
-    real_root = root.resolve()
+    """``(relative POSIX path, path)`` of every image file under ``root``, sorted; hidden files
+    and folders are left out, linked folders are not followed (:meth:`FileTable.scan` also drops
+    linked files whose target lies outside: the server must never reach them)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -161,7 +161,7 @@ class FileTable:
         ids = [self.root_id(r) for r in roots]
         if not ids or None in ids:
             return []
-        sets = [set(k for (k,) in self._db.execute("SELECT model FROM indexed WHERE root = ?", (i,))) for i in ids]
+        sets = [{k for (k,) in self._db.execute("SELECT model FROM indexed WHERE root = ?", (i,))} for i in ids]
         common = set.intersection(*sets)
         rows = self._db.execute("SELECT key, name, dim FROM models").fetchall()
         return [(k, n, int(d)) for k, n, d in rows if k in common]
