@@ -86,3 +86,19 @@ def test_unchanged_reindex_by_name_loads_no_model_and_changed_weights_are_notice
     assert redo.encoded == 2 and redo.fingerprint != first.fingerprint
     with Searcher([folder], "colour") as s:
         assert s.text("grün", "de", 1)[0].rel == "green.png"
+
+
+def test_search_above_the_exact_limit_prints_the_measured_recall(folder, monkeypatch, capsys):
+    pytest.importorskip("usearch")
+    write_images(folder, {f"more/{i}.png": c for i, c in enumerate(["red", "blue", "green", "yellow"] * 3)})
+    main(["-q", "index", str(folder), "--model", "colour"])
+    monkeypatch.setattr("babelclip.search.vectors.EXACT_LIMIT", 5)
+    capsys.readouterr()
+    assert main(["search", "gelb", "--lang", "de", "--k", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "approximate search (usearch HNSW) over 14 images: recall@10 against exact 1.000" in captured.err
+    shown = {line.split()[-1].rpartition("photos/")[2] for line in captured.out.strip().splitlines()}
+    assert shown == {"more/3.png", "more/7.png", "more/11.png"}  # the three yellow images
+    assert main(["search", "gelb", "--lang", "de", "--k", "3", "--exact"]) == 0
+    exact = capsys.readouterr()
+    assert "approximate" not in exact.err and exact.out == captured.out

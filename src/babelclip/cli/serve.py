@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
                           quiet=args.quiet)
     print(f"serving {len(searcher)} images of {', '.join(searcher.folders)} with {searcher.model_name} "
           f"on http://{args.host}:{args.port}")
+    if searcher.index.recall is not None:
+        print(f"approximate search (usearch HNSW): recall@10 against exact {searcher.index.recall:.3f}")
     with searcher:
         serve(searcher, args.host, args.port, args.lang)
     return 0
