@@ -7,6 +7,7 @@ read from the index when the image is indexed, encoded otherwise — and one top
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -138,7 +139,9 @@ class Searcher:
                                      f"{_how_to_build(self.folders)}")
         self._files = {key_of(h): by_hash[h] for h in hashes}
         matrix = np.stack([vecs[content_key(h)] for h in hashes])
-        ann_path = self._table.dir / f"{self.encoder.fingerprint.key}.usearch"
+        # one HNSW file per model and set of folders, so searching another set never churns this one
+        folders_id = hashlib.sha1("\n".join(sorted(self.folders)).encode()).hexdigest()[:10]
+        ann_path = self._table.dir / f"{self.encoder.fingerprint.key}-{folders_id}.usearch"
         self.index = VectorIndex([key_of(h) for h in hashes], matrix, exact_limit=exact_limit,
                                  ann_path=ann_path, quiet=quiet)
 
