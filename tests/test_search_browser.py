@@ -123,6 +123,8 @@ def test_page_with_colour_encoder(tmp_path, monkeypatch, browser):
     monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "photos"
     write_images(folder, {"red.png": "red", "dark/red2.png": "red", "green.png": "green", "blue.png": "blue"})
+    write_images(tmp_path / "secret", {"s.png": "yellow"})
+    (folder / "dark" / "out.png").symlink_to(tmp_path / "secret" / "s.png")
     enc = ColourEncoder()
     build_index(folder, enc)
     with Searcher([folder], enc) as s, _Server(create_app(s, "en")) as url:
@@ -133,6 +135,25 @@ def test_page_with_colour_encoder(tmp_path, monkeypatch, browser):
         rel, similar = _click_first_image_and_wait(browser)
         assert rel not in similar and similar[0] in ("red.png", "dark/red2.png")
         assert _thumbnails_loaded(browser)
+        # raw requests reach uvicorn unnormalised (http.client sends the path as given)
+        for path in ("/thumb/0/../secret/s.png", "/thumb/0/dark/../../secret/s.png", "/thumb/0/%2e%2e/secret/s.png",
+                     "/thumb/0/..%2fsecret%2fs.png", "/thumb/0/%2Fetc%2Fpasswd", "/thumb/0//etc/passwd"):
+            assert _raw_get(url, path)[0] == 404, path
+        assert _raw_get(url, "/thumb/0/dark/out.png")[0] == 404  # a link pointing out of the folder
+        assert _raw_get(url, "/thumb/0/dark/red2.png") == (200, "image/png")
+
+
+def _raw_get(url: str, path: str) -> tuple[int, str]:
+    import http.client
+
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("content-type", "")
+    finally:
+        conn.close()
 
 
 @pytest.mark.slow
@@ -156,3 +177,9 @@ def test_page_with_babel_lite_on_tux_paint_stamps(tmp_path, monkeypatch, browser
         rel, similar = _click_first_image_and_wait(browser)
         assert rel == "fruit/banana.png" and rel not in similar and len(similar) == 9
         assert _thumbnails_loaded(browser)
+        # a query longer than babel-lite's 128-token context: truncated with a warning, never an error
+        from babelclip.search.query import warn_if_truncated
+
+        assert warn_if_truncated(s.encoder, "a teapot " + "on a table " * 100, "en")
+        assert not warn_if_truncated(s.encoder, "a teapot", "en")
+        assert s.text("a teapot " + "on a table " * 100, "en", 1)[0].rel == "dishes/teapot.png"
