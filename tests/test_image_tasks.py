@@ -78,3 +78,15 @@ def test_results_rows_and_bad_input():
         knn_classification_metrics(np.full((3, 2), np.nan), [0, 1, 0])
     with pytest.raises(ValueError, match="-1"):
         knn_classification_metrics(x, [0, 1, 0, 1, -1, 0])
+
+
+def test_results_go_through_the_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    from babelclip import make_report
+
+    rng = np.random.default_rng(0)
+    rows = image_task_results(rng.normal(size=(40, 8)), rng.integers(0, 3, 40), model="m", fingerprint="f",
+                              dataset="d", n_boot=20)
+    make_report(rows, tmp_path / "report")
+    table = (tmp_path / "report" / "results.csv").read_text()
+    assert "image_retrieval" in table and "knn_classification" in table and "i2i_map@r" in table

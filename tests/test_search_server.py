@@ -29,7 +29,7 @@ def app_env(tmp_path, monkeypatch):
 
 
 def test_search_and_similar_json(app_env):
-    client, folder, _ = app_env
+    client, _, _ = app_env
     r = client.get("/api/search", params={"q": "grün", "lang": "de", "k": 2}).json()
     assert r["lang"] == "de" and r["hits"][0]["rel"] == "sub/green.png" and len(r["hits"]) == 2
     thumb = client.get(r["hits"][0]["thumb"])
