@@ -11,7 +11,7 @@ import logging
 import sys
 
 # Modules under babelclip.cli that contribute subcommands, in help order.
-SUBCOMMAND_MODULES = ("models", "languages", "labels", "benchmarks", "eval", "report", "train")
+SUBCOMMAND_MODULES = ("models", "languages", "labels", "benchmarks", "eval", "report", "train", "index", "search", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 # The metric a chart or an aggregate shows for each task unless told otherwise.
-PRIMARY_METRIC = {"zeroshot_classification": "top1", "retrieval": "t2i_r@1"}
+PRIMARY_METRIC = {"zeroshot_classification": "top1", "retrieval": "t2i_r@1", "image_retrieval": "i2i_r@1",
+                  "knn_classification": "top1"}
 # Group order in tables and charts; "unknown" = a language whose table record has no group.
 GROUP_ORDER = (*RESOURCE_GROUPS, "unknown")
 

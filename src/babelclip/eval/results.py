@@ -19,7 +19,7 @@ from ..errors import BabelclipError
 
 SCHEMA = "babelclip.results/1"
 
-TASKS = ("zeroshot_classification", "retrieval")
+TASKS = ("zeroshot_classification", "retrieval", "image_retrieval", "knn_classification")
 
 
 @dataclass

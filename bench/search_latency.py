@@ -1,0 +1,95 @@
+"""Search latency and memory on synthetic vectors: exact float16 top-k against usearch HNSW.
+
+    nice -n 0 python bench/search_latency.py [--sizes 10000,100000,1000000] [--dim 512] [--ann-dim D]
+
+For each size: p50/p95 query latency (top-20, one query at a time, 200 queries) of exact search
+on the float16 matrix and of the HNSW index; memory per million vectors (the float16 matrix,
+and usearch's own ``memory_usage``); HNSW build time; recall@10 of HNSW against exact.
+
+Vectors are unit-norm points around 1000 random centres (embeddings of real images cluster
+by content; uniform random points in 512-d are a worst case no image collection resembles).
+Queries are stored vectors plus Gaussian noise of norm 0.5. ``--ann-dim`` builds the HNSW of the
+largest sizes at a smaller dimension to fit a few minutes on two cores (noted in the output).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from babelclip.search.vectors import (
+    CONNECTIVITY,
+    EXPANSION_SEARCH,
+    VectorIndex,
+    exact_top_k,
+    recall_at_k,
+)
+
+
+def clustered(n: int, d: int, seed: int = 0, clusters: int = 1000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d), dtype=np.float32)
+    out = np.empty((n, d), np.float16)
+    for s in range(0, n, 100_000):  # in blocks: no float32 copy of the whole set
+        m = min(100_000, n - s)
+        x = centres[rng.integers(0, clusters, m)] + 0.7 * rng.standard_normal((m, d), dtype=np.float32)
+        out[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def percentiles(times: list[float]) -> str:
+    t = np.asarray(times) * 1000
+    return f"p50 {np.percentile(t, 50):7.2f} ms  p95 {np.percentile(t, 95):7.2f} ms"
+
+
+def queries(x: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    q = x[rng.choice(len(x), n, replace=False)].astype(np.float32)
+    q += rng.normal(0, 0.5 / np.sqrt(x.shape[1]), q.shape).astype(np.float32)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--ann-dim", type=int, default=0, help="dimension of the HNSW at sizes >= 1M (0: --dim)")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--skip-ann-above", type=int, default=10**9)
+    ap.add_argument("--skip-exact", action="store_true", help="HNSW only (exact figures from an earlier run)")
+    args = ap.parse_args()
+    print(f"cpus {os.cpu_count()}; HNSW connectivity {CONNECTIVITY}, expansion_search {EXPANSION_SEARCH}")
+    for n in map(int, args.sizes.split(",")):
+        x = clustered(n, args.dim)
+        if not args.skip_exact:
+            times = []
+            for v in queries(x, args.queries):
+                t = time.perf_counter()
+                exact_top_k(x, v, 20)
+                times.append(time.perf_counter() - t)
+            print(f"n={n:>9,} d={args.dim} exact float16: {percentiles(times)}  "
+                  f"memory {x.nbytes / n * 1e6 / 2**20:8.1f} MiB per million vectors", flush=True)
+        if n > args.skip_ann_above:
+            continue
+        d = args.ann_dim if args.ann_dim and n >= 1_000_000 else args.dim
+        xa = x if d == args.dim else clustered(n, d)
+        t = time.perf_counter()
+        idx = VectorIndex(np.arange(n), xa, exact_limit=0)  # always HNSW; measures recall@10 too
+        build = time.perf_counter() - t
+        qa = queries(xa, args.queries)
+        times = []
+        for v in qa:
+            t = time.perf_counter()
+            idx.search(v, 20)
+            times.append(time.perf_counter() - t)
+        mem = idx.ann.memory_usage
+        print(f"n={n:>9,} d={d} HNSW (usearch f16): {percentiles(times)}  build {build:6.1f} s  "
+              f"memory {mem / n * 1e6 / 2**20:8.1f} MiB per million vectors (graph + f16 vectors)  "
+              f"recall@10 vs exact {recall_at_k(idx, n_queries=args.queries):.4f}")
+        del idx, xa, x
+
+
+if __name__ == "__main__":
+    main()

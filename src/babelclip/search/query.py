@@ -1,0 +1,244 @@
+"""Query indexed folders by text in any language, or by an image: ranked paths with cosines.
+
+A :class:`Searcher` loads the vectors of the folders' files from the embedding cache once
+(float16, see :mod:`babelclip.search.vectors`); each query is one ``encode_texts([q], lang)``
+(through the cache, so a repeated query costs no forward pass) or one image's embedding —
+read from the index when the image is indexed, encoded otherwise — and one top-k.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..eval.cache import EmbeddingCache, default_cache_dir
+from ..eval.encode import encode_texts
+from ..languages import get_language
+from .store import FileRow, FileTable, content_key, is_inside, sha256_file
+from .vectors import EXACT_LIMIT, VectorIndex, key_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models.base import Encoder
+
+log = logging.getLogger(__name__)
+
+
+class IndexNotFoundError(FileNotFoundError):
+    """No index (or an empty one) where a search looked; the message says how to build one."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: str  # absolute path of the image file
+    score: float  # cosine similarity with the query
+    folder: str  # the indexed folder it lies in
+    rel: str  # its path relative to that folder
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _how_to_build(folders: Sequence[str] | None) -> str:
+    where = folders[0] if folders else "FOLDER"
+    return f"build one with: babelclip index {where}"
+
+
+def context_tokens(encoder: Encoder) -> int | None:
+    """The model's text context in tokens, when it says (open_clip, transformers, babel-lite)."""
+    for obj, attr in ((encoder, "context_length"), (encoder, "max_length"),
+                      (getattr(encoder, "text_prep", None), "max_length")):
+        n = getattr(obj, attr, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return None
+
+
+def warn_if_truncated(encoder: Encoder, text: str, lang: str) -> bool:
+    """Log a warning when ``text`` fills the model's whole context, so its end is cut off.
+
+    Every family's tokenizer truncates to the context, so a long query never errors; this only
+    says that the end of the query was not read. Counted with the model's own tokenizer when it
+    exposes one (``tokenize``); otherwise estimated as one token per word.
+    """
+    n_ctx = context_tokens(encoder)
+    if n_ctx is None:
+        return False
+    tokenize = getattr(encoder, "tokenize", None)
+    try:
+        n = len(tokenize([text], lang)[0]) if callable(tokenize) else len(text.split()) + 2
+    except Exception:  # noqa: BLE001 - counting is advisory: never fail a query over it
+        n = len(text.split()) + 2
+    if n >= n_ctx:
+        log.warning("query of %d characters fills the model's context of %d tokens: the text after that is "
+                    "ignored (truncated)", len(text), n_ctx)
+        return True
+    return False
+
+
+class Searcher:
+    """Search over indexed ``folders`` (every indexed folder when ``None``) with one model.
+
+    ``model``: a model name, an encoder, or ``None`` for the model the folders were last indexed
+    with. Use :func:`babelclip.search.auto.choose_model` for ``auto``.
+    """
+
+    def __init__(self, folders: Sequence[str | os.PathLike] | None = None, model: str | Encoder | None = None, *,
+                 cache_dir: str | os.PathLike | None = None, store_dir: str | os.PathLike | None = None,
+                 exact_limit: int = EXACT_LIMIT, device: str = "cpu", quiet: bool = True):
+        self._table = FileTable(store_dir)
+        known = self._table.roots()
+        if folders is None:
+            if not known:
+                raise IndexNotFoundError(f"no folder has been indexed yet; {_how_to_build(None)}")
+            self.folders = known
+        else:
+            self.folders = [str(Path(f).resolve()) for f in folders]
+            missing = [f for f in self.folders if f not in known]
+            if missing:
+                raise IndexNotFoundError(f"{missing[0]!r} has not been indexed; {_how_to_build(missing)}")
+        indexed = self._table.models_of(self.folders)
+        self.encoder, self.model_name = self._encoder(model, indexed, device)
+        self._cache = EmbeddingCache(cache_dir or default_cache_dir(), self.encoder.fingerprint.key, self.encoder.dim)
+        self._lock = threading.Lock()  # one query at a time: the server answers from a thread pool
+        self._load(exact_limit, quiet)
+
+    def _encoder(self, model: str | Encoder | None, indexed: list[tuple[str, str, int]], device: str):
+        from .index import resolve_encoder
+
+        if model is None:
+            if not indexed:
+                raise IndexNotFoundError(f"{self.folders[0]!r} holds no index of any model; {_how_to_build(self.folders)}")
+            model = indexed[-1][1]
+        encoder, name = resolve_encoder(model, device)
+        if encoder.fingerprint.key not in {k for k, _, _ in indexed}:
+            if name in {n for _, n, _ in indexed}:  # same name, other fingerprint: the weights changed
+                self._table.forget_model(name, encoder.fingerprint.key)
+                raise IndexNotFoundError(f"{name} has changed since {self.folders[0]!r} was indexed (new fingerprint "
+                                         f"{encoder.fingerprint.key}); re-index it with: babelclip index "
+                                         f"{self.folders[0]} --model {name}")
+            raise IndexNotFoundError(f"{self.folders[0]!r} is not indexed with {name}; "
+                                     f"build it with: babelclip index {self.folders[0]} --model {name}")
+        return encoder, name
+
+    def _load(self, exact_limit: int, quiet: bool) -> None:
+        rows = self._table.files(self.folders)
+        by_hash: dict[str, list[FileRow]] = {}
+        for r in rows:
+            by_hash.setdefault(r.sha256, []).append(r)
+        vecs = self._cache.get_images([content_key(h) for h in by_hash])
+        hashes = [h for h in by_hash if content_key(h) in vecs]
+        if not hashes:
+            raise IndexNotFoundError(f"the index of {', '.join(self.folders)} is empty (no decodable images); "
+                                     f"{_how_to_build(self.folders)}")
+        self._files = {key_of(h): by_hash[h] for h in hashes}
+        matrix = np.stack([vecs[content_key(h)] for h in hashes])
+        # one HNSW file per model and set of folders, so searching another set never churns this one
+        folders_id = hashlib.sha1("\n".join(sorted(self.folders)).encode()).hexdigest()[:10]
+        ann_path = self._table.dir / f"{self.encoder.fingerprint.key}-{folders_id}.usearch"
+        self.index = VectorIndex([key_of(h) for h in hashes], matrix, exact_limit=exact_limit,
+                                 ann_path=ann_path, quiet=quiet)
+
+    def close(self) -> None:
+        self._cache.close()
+        self._table.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    # -- queries -----------------------------------------------------------------------------
+    def _hits(self, keys: np.ndarray, scores: np.ndarray, k: int, skip: int | None = None) -> list[Hit]:
+        out: list[Hit] = []
+        for key, s in zip(keys.tolist(), scores.tolist()):
+            if key == skip or key not in self._files:
+                continue
+            for r in self._files[key]:
+                out.append(Hit(r.path, round(float(s), 6), r.root, r.rel))
+        return out[:k]
+
+    def text(self, query: str, lang: str, k: int = 20) -> list[Hit]:
+        """The ``k`` images closest to ``query`` written in ``lang`` (any code; unknown codes
+        raise an error naming the closest known ones)."""
+        tag = get_language(lang).tag
+        query = " ".join(query.split())
+        if not query:
+            raise ValueError("empty query: give a few words describing the image")
+        warn_if_truncated(self.encoder, query, tag)
+        with self._lock:
+            q = encode_texts(self.encoder, [query], tag, self._cache)[0]
+            return self._hits(*self.index.search(q, k), k)
+
+    def image(self, path: str | os.PathLike, k: int = 20, *, include_self: bool = False) -> list[Hit]:
+        """The ``k`` images closest to the image at ``path`` (its indexed vector when it is
+        indexed; otherwise it is decoded and encoded). The image itself is left out unless
+        ``include_self``."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"query image {str(path)!r} does not exist")
+        key = key_of(sha256_file(path))
+        with self._lock:
+            v = self.index.vector(key)
+            if v is None:
+                from ..data.images import ImageItem, load_image
+
+                v = np.asarray(self.encoder.encode_images([load_image(ImageItem(path.name, str(path)))]), np.float32)[0]
+            skip = None if include_self else key
+            return self._hits(*self.index.search(v, k + 1), k, skip=skip)
+
+    def similar(self, folder: str, rel: str, k: int = 20) -> list[Hit]:
+        """Images like the indexed file ``rel`` of ``folder`` (used by the web page)."""
+        path = self.resolve(folder, rel)
+        return self.image(path, k)
+
+    def resolve(self, folder: str, rel: str) -> Path:
+        """The indexed file ``rel`` under the indexed ``folder``, or :class:`PermissionError`:
+        the folder must be one of this searcher's, the file must be in its table, and its real
+        location (links resolved) must lie inside the folder."""
+        root = str(Path(folder).resolve()) if folder else ""
+        if root not in self.folders:
+            raise PermissionError("not an indexed folder")
+        if rel not in self._rels(root):
+            raise PermissionError("not an indexed file")
+        path = Path(root, *rel.split("/"))
+        if not is_inside(path, Path(root)) or not path.is_file():
+            raise PermissionError("not a file inside the indexed folder")
+        return path
+
+    def _rels(self, root: str) -> set[str]:
+        if not hasattr(self, "_rel_sets"):
+            self._rel_sets: dict[str, set[str]] = {}
+            for rows in self._files.values():
+                for r in rows:
+                    self._rel_sets.setdefault(r.root, set()).add(r.rel)
+        return self._rel_sets.get(root, set())
+
+
+def open_index(folders: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+               model: str | Encoder | None = None, *, lang: str | None = None,
+               results: Sequence[str | os.PathLike] = (), **kw: Any) -> Searcher:
+    """A :class:`Searcher`; ``model="auto"`` picks the best measured model for ``lang`` among
+    those the folders are indexed with (see :func:`babelclip.search.auto.choose_model`)."""
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    if model == "auto":
+        from .auto import choose_model
+
+        with FileTable(kw.get("store_dir")) as t:
+            roots = [str(Path(f).resolve()) for f in folders] if folders else t.roots()
+            indexed = [name for _, name, _ in t.models_of(roots)]
+        choice = choose_model(lang or "en", results, candidates=indexed or None)
+        log.warning("%s", choice.reason)
+        model = choice.model
+    return Searcher(folders, model, **kw)
