@@ -79,13 +79,14 @@ def test_interrupted_index_resumes_where_it_stopped(env):
 
 
 def test_index_and_vectors_shared_with_the_eval_cache(env, tmp_path):
-    from babelclip.eval.cache import EmbeddingCache, default_cache_dir
+    from babelclip.cache_dir import embeddings_dir
+    from babelclip.eval.cache import EmbeddingCache
     from babelclip.data.images import ImageItem
 
     folder, enc = env
     build_index(folder, enc)
     key = ImageItem("x", str(folder / "red.png")).identity(content_hash=True)  # eval's content key
-    with EmbeddingCache(default_cache_dir(), enc.fingerprint.key, enc.dim) as cache:
+    with EmbeddingCache(embeddings_dir(), enc.fingerprint.key, enc.dim) as cache:
         v = cache.get_images([key])[key]
     np.testing.assert_allclose(v, enc.encode_images([__import__("PIL.Image").Image.open(folder / "red.png")])[0],
                                atol=1e-6)

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..eval.cache import EmbeddingCache, default_cache_dir
+from ..cache_dir import embeddings_dir
+from ..eval.cache import EmbeddingCache
 from ..eval.encode import encode_images
 from ..data.images import ImageItem, ImageSource
 from .store import FileTable, ScanStats, content_key
@@ -96,7 +97,7 @@ def build_index(
     """
     t0 = time.perf_counter()
     folder = Path(folder)
-    cache_dir = cache_dir or default_cache_dir()
+    cache_dir = embeddings_dir(cache_dir)
     with FileTable(store_dir) as table:
         scan = table.scan(folder, quiet=quiet)
         rid = table.root_id(folder)

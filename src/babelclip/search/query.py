@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..eval.cache import EmbeddingCache, default_cache_dir
+from ..cache_dir import embeddings_dir
+from ..eval.cache import EmbeddingCache
 from ..eval.encode import encode_texts
 from ..languages import get_language
 from .store import FileRow, FileTable, content_key, is_inside, sha256_file
@@ -105,7 +106,7 @@ class Searcher:
                 raise IndexNotFoundError(f"{missing[0]!r} has not been indexed; {_how_to_build(missing)}")
         indexed = self._table.models_of(self.folders)
         self.encoder, self.model_name = self._encoder(model, indexed, device)
-        self._cache = EmbeddingCache(cache_dir or default_cache_dir(), self.encoder.fingerprint.key, self.encoder.dim)
+        self._cache = EmbeddingCache(embeddings_dir(cache_dir), self.encoder.fingerprint.key, self.encoder.dim)
         self._lock = threading.Lock()  # one query at a time: the server answers from a thread pool
         self._load(exact_limit, quiet)
 
