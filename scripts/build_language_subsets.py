@@ -4,7 +4,7 @@ Reads the published Babel-ImageNet results (12 models; ../shared/reference/babel
 the repository, or $BABELCLIP_REFERENCE) where they lie, never copying them: the shipped file
 holds language codes, model names and correlations only. For each release (the 92 languages
 of babel_imagenet.json, and all 298) and each K, the subset of
-:func:`babelclip.language_subsets.choose_language_subset` on zero-shot top-1 with label-only
+:func:`babelclip.eval.language_subsets.choose_language_subset` on zero-shot top-1 with label-only
 prompts, its Spearman/Kendall/Pearson against the full mean, and leave-one-model-out ranks.
 Prints the table that docs/languages.md quotes.
 
@@ -58,7 +58,7 @@ def release_languages(ref: Path) -> list[str]:
 
 
 def build(ks: list[int]) -> dict:
-    from babelclip.language_subsets import choose_language_subset, greedy_order, leave_one_model_out, random_baseline
+    from babelclip.eval.language_subsets import choose_language_subset, greedy_order, leave_one_model_out, random_baseline
 
     ref = reference_dir()
     scores = published_scores(ref)

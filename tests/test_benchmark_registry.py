@@ -190,9 +190,9 @@ def test_a_custom_label_file_is_named_by_itself(tmp_path, tiny):
 
 
 @pytest.mark.parametrize("meta, match", [
-    ([1, 2], "entry '__babelclip__' is list; expected an object"),
-    ({"wnids": "n01440764"}, "'wnids' is str; expected list"),
-    ({"provenance": {"DE": "x"}}, "'provenance' must map"),
+    ([1, 2], "entry '__babelclip__': expected an object"),
+    ({"wnids": "n01440764"}, "expected 'wnids': a list of class ids"),
+    ({"provenance": {"DE": "x"}}, "expected 'provenance': "),
 ])
 def test_label_file_metadata_of_the_wrong_type_is_a_message(tmp_path, meta, match):
     from babelclip.data.labels import load_labelset

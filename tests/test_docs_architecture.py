@@ -44,7 +44,6 @@ def missing_paths(text: str, root: Path) -> list[str]:
 
 def test_every_documented_path_exists():
     text = DOC.read_text(encoding="utf-8")
-    assert LANDING in text
     assert not missing_paths(text, ROOT), f"docs/architecture.md names paths that do not exist: {missing_paths(text, ROOT)}"
     # the rooms and the rules are documented by path, so the check has something to check
     spans = re.findall(r"`((?:src|tests)/[^`]+)`", checked_text(text))

@@ -9,6 +9,7 @@ import pytest
 from _paths import REFERENCE
 
 from babelclip.data import labels as L
+from babelclip.data import release_files as R
 from babelclip.data.labels import (
     LabelSet,
     imagenet_clip_labelset,
@@ -104,7 +105,7 @@ def test_source_order_path_then_clip_benchmark_then_cache_then_download(tmp_path
     monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="no such file"):
         release_file("babel_imagenet.json", tmp_path / "missing.json")
-    monkeypatch.setattr(L, "_clip_benchmark_copy", lambda filename: None)
+    monkeypatch.setattr(R, "_clip_benchmark_copy", lambda filename: None)
     # "Download" from a local file:// URL into the cache, then served from the cache.
     src = write(tmp_path, {"DE": [[0], ["Schleie"]]}, "remote.json")
     got = release_file("babel_imagenet.json", url=src.as_uri())
@@ -120,7 +121,7 @@ def test_source_order_path_then_clip_benchmark_then_cache_then_download(tmp_path
 
 def test_download_url_and_bad_download(tmp_path, monkeypatch):
     monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path))
-    monkeypatch.setattr(L, "_clip_benchmark_copy", lambda filename: None)
+    monkeypatch.setattr(R, "_clip_benchmark_copy", lambda filename: None)
     seen = []
 
     class Resp:
@@ -153,7 +154,7 @@ def test_download_url_and_bad_download(tmp_path, monkeypatch):
 
 @needs_ref
 def test_clip_benchmark_copy_is_found_when_installed():
-    found = L._clip_benchmark_copy("babel_imagenet.json")
+    found = R._clip_benchmark_copy("babel_imagenet.json")
     if found is None:
         pytest.skip("clip-benchmark not installed")
     assert found.read_bytes() == (BI / "babel_imagenet.json").read_bytes()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from _paths import BABEL_IMAGENET, needs_reference
-from babelclip.language_subsets import (
+from babelclip.eval.language_subsets import (
     choose_language_subset, leave_one_model_out, load_subsets, resolve_subset, score_matrix,
 )
 

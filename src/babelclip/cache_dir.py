@@ -10,7 +10,10 @@ The rule (docs/architecture.md, "Caches"):
   model fingerprint (eval, train's stamp images); ``babel-lite/`` (:func:`babel_lite_dir`): the
   dequantised mE5 tower and head-training corpus embeddings; ``babel-imagenet/``
   (:func:`downloads_dir`): downloaded Babel-ImageNet release files; ``babelnet/``
-  (:func:`babelnet_dir`): BabelNet API responses; ``verified-weights.json``
+  (:func:`babelnet_dir`): BabelNet API responses; ``benchmarks/`` (:func:`benchmarks_dir`,
+  or ``$BABELCLIP_DATA``): benchmark files fetched in their release layouts; ``emoji/``
+  (:func:`emoji_dir`): the rendered Babel-Emoji pictures; ``search/`` (:func:`search_dir`):
+  the image-search file table and approximate indexes; ``verified-weights.json``
   (:func:`verified_weights_file`): digests of checked weight files.
 - **One flag**: every command that encodes takes ``--cache-dir DIR|none``, the *embedding*
   cache folder (default :func:`embeddings_dir`; ``none``: no cache, embeddings kept in memory
@@ -52,6 +55,23 @@ def embeddings_dir(choice: str | os.PathLike | None = None) -> Path | None:
 def babel_lite_dir() -> Path:
     """babel-lite's derived files: the dequantised text tower, head-training corpus embeddings."""
     return cache_root() / "babel-lite"
+
+
+def benchmarks_dir() -> Path:
+    """Benchmark files in their release layouts, one folder per benchmark: ``$BABELCLIP_DATA``
+    (data kept apart from caches, e.g. on a shared disk), else ``benchmarks/`` under the root."""
+    env = os.environ.get("BABELCLIP_DATA")
+    return Path(env).expanduser() if env else cache_root() / "benchmarks"
+
+
+def emoji_dir() -> Path:
+    """Babel-Emoji's rendered pictures (one sub-folder per font digest and renderer version)."""
+    return cache_root() / "emoji"
+
+
+def search_dir() -> Path:
+    """Image search: the file table of indexed folders and the approximate indexes."""
+    return cache_root() / "search"
 
 
 def downloads_dir() -> Path:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cache_dir import embeddings_dir
 from ..data.benchmarks import Benchmark, Inputs, Prepared, find_benchmark, get_benchmark
-from ..language_subsets import subset_selector
+from .language_subsets import subset_selector
 from ..languages import resolve_languages
 from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification

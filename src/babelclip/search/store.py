@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cache_dir import cache_root
+from ..cache_dir import search_dir
 from ..data.images import IMAGE_EXTENSIONS  # the extensions eval's image folders read
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS indexed (root INTEGER NOT NULL, model TEXT NOT NULL, 
 
 
 def default_store_dir() -> Path:
-    """``search/`` under babelclip's cache root (``$BABELCLIP_CACHE`` moves it)."""
-    return cache_root() / "search"
+    """:func:`babelclip.cache_dir.search_dir` (``$BABELCLIP_CACHE`` moves it)."""
+    return search_dir()
 
 
 def content_key(sha256: str) -> str:

@@ -29,7 +29,7 @@ from ..errors import CheckpointError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from .distill import DistillConfig
+    from .config import DistillConfig
 
 log = logging.getLogger(__name__)
 

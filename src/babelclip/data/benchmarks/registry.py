@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +200,9 @@ class Benchmark:
 
 
 def _modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")
+    # The package's own __path__ (read, not imported: the package imports this module), so a
+    # folder added to it is searched too.
+    return sorted(m.name for m in pkgutil.iter_modules(sys.modules[__package__].__path__) if not m.name.startswith("_")
                   and m.name not in ("registry", "release"))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...cache_dir import cache_root
+from ...cache_dir import benchmarks_dir
 from ...fetch import DownloadError, download, extract
 from ...languages import UnknownLanguageError, get_language
 
@@ -28,9 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def data_root() -> Path:
-    """Where benchmark folders live: ``$BABELCLIP_DATA``, else ``<cache>/benchmarks``."""
-    env = os.environ.get("BABELCLIP_DATA")
-    return Path(env).expanduser() if env else cache_root() / "benchmarks"
+    """Where benchmark folders live (:func:`babelclip.cache_dir.benchmarks_dir`)."""
+    return benchmarks_dir()
 
 
 def benchmark_root(name: str, root: str | os.PathLike | None) -> Path:

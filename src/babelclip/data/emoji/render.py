@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...cache_dir import cache_root
+from ...cache_dir import emoji_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -84,7 +84,7 @@ def font_sha256(path: Path) -> str:
 def render_folder(font: str | os.PathLike | None = None, cache: str | os.PathLike | None = None) -> Path:
     """Where the pictures of this font and renderer live (not created)."""
     p = font_path(font)
-    return Path(cache or cache_root()) / "emoji" / f"{font_sha256(p)[:16]}-{RENDER_VERSION}"
+    return (Path(cache) / "emoji" if cache else emoji_dir()) / f"{font_sha256(p)[:16]}-{RENDER_VERSION}"
 
 
 def render_all(
