@@ -38,6 +38,7 @@ def test_babel_imagenet_cli_encodes_each_image_once(tmp_path, tiny, capsys):
     (tmp_path / "labels.json").write_text(json.dumps(labels, ensure_ascii=False))
     args = ["-q", "eval", "--benchmark", "babel-imagenet", "--images", str(tmp_path), "--labels", str(tmp_path / "labels.json"),
             "--languages", "all", "--prompts", "label,openai-en,ensemble", "--out", str(tmp_path / "out"),
+            "--tasks", "zeroshot_classification",  # leaves out image→image retrieval and k-NN
             "--cache-dir", str(tmp_path / "cache"), "--batch-size", "4", "--language-workers", "1"]
     assert main(args) == 0
     assert "results" in capsys.readouterr().out

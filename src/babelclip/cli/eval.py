@@ -22,7 +22,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="Babel-ImageNet label file (babel_imagenet.json); default: a local copy or download")
     p.add_argument("--captions", help="caption JSON for retrieval (XTD / xFlickrCO / XM3600 format)")
     p.add_argument("--languages", default="all", help="'all' or a comma-separated list of codes (de,ja,zh-Hant)")
-    p.add_argument("--prompts", default="label", help="comma-separated: label, openai-en, nllb, ensemble")
+    p.add_argument("--prompts", default="label", help="comma-separated: label, openai-en, nllb, nllb-raw (the NLLB "
+                   "templates exactly as released, as CLIP_benchmark uses them), ensemble")
+    p.add_argument("--tasks", default="all", help="task kinds to run, comma-separated: zeroshot_classification, "
+                   "retrieval, keyword_retrieval, image (image->image retrieval and k-NN by class); or -KIND to "
+                   "leave one out (default: all the benchmark has)")
+    p.add_argument("--protocol", default="default", choices=("default", "paper"),
+                   help="paper: the Babel-ImageNet reference evaluation's choices where babelclip's defaults "
+                        "differ (docs/results.md); recorded in every result")
+    p.add_argument("--adapters", nargs="+", metavar="DIR", default=None,
+                   help="babelclip train output folders (LoRA adapters, or one full fine-tune) to load onto --model; "
+                        "results where CLDR training text meets Babel-Emoji evaluation emoji are marked")
+    p.add_argument("--verify-images", action="store_true",
+                   help="key cached image embeddings by a SHA-256 of each file's bytes, not path+size+mtime "
+                        "(an image rewritten with the same size and mtime is encoded again)")
     p.add_argument("--nllb-prompts", help="path of nllb_dist13b_prompts.json (default: a local copy or download)")
     p.add_argument("--fixed-k", type=int, default=0, help="score K sampled classes per language (several repeats)")
     p.add_argument("--repeats", type=int, default=5, help="repetitions of --fixed-k sampling")
@@ -56,13 +69,34 @@ def _workers(text: str) -> int | str:
     return n
 
 
+def _with_adapters(args: argparse.Namespace, model: str) -> tuple[object, object]:
+    """The model to evaluate (``model``, or the encoder with ``--adapters`` loaded) and the
+    leakage guard's marking of the results (``None`` without adapters)."""
+    if not args.adapters:
+        return model, None
+    from ..models.registry import create_model
+    from ..train.adapters import load_adapters, load_full_finetune, read_adapter_meta
+    from ..train.leakage import adapter_emoji_training, mark_emoji_results
+
+    kw = {} if args.protocol == "default" else {"protocol": args.protocol}
+    base = create_model(model, device=args.device, **kw)
+    full = [d for d in args.adapters if read_adapter_meta(d).get("method") == "full"]
+    if full and len(args.adapters) > 1:
+        raise ValueError(f"--adapters: {full[0]} is a full fine-tune; give it alone (it replaces every language)")
+    encoder = load_full_finetune(base, full[0]) if full else load_adapters(base, args.adapters)
+    trained = adapter_emoji_training(args.adapters)
+    return encoder, (lambda results: mark_emoji_results(results, trained)) if trained else None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..eval.classification import FixedK
     from ..eval.run import evaluate
     from ..models.registry import DEFAULT_MODEL
 
+    model, annotate = _with_adapters(args, args.model or DEFAULT_MODEL)
     results = evaluate(
-        args.model or DEFAULT_MODEL, dataset=args.dataset, images=args.images, labels=args.labels,
+        model, dataset=args.dataset, tasks=args.tasks, protocol=args.protocol, verify_images=args.verify_images,
+        annotate=annotate, images=args.images, labels=args.labels,
         captions=args.captions, root=args.root, languages=args.languages, overwrite=args.overwrite,
         download=args.download, formats=args.formats, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
         out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,

@@ -11,11 +11,16 @@ A template holds exactly one ``{}`` slot for the class label. Sets:
   90 languages, released with Babel-ImageNet (``nllb_dist13b_prompts.json``).
 
 Released templates are cleaned by :func:`normalise_template` (rule below) and de-duplicated
-(first occurrence kept, counts recorded in :attr:`PromptSet.counts`).
+(first occurrence kept, counts recorded in :attr:`PromptSet.counts`). ``raw=True`` (the prompt set
+``nllb-raw``) keeps them exactly as released, duplicates included, as CLIP_benchmark 1.6.2 and the
+Babel-ImageNet reference code use them: every template filled with the label (the file's templates
+have one ``{}`` each, so filling the first slot equals their ``str.format``), the class embedding
+the mean over all of them, so a template listed twice weighs twice.
 
 Languages with no translated templates (Breton, West Frisian and Latin in the NLLB release) are
 handled by an explicit ``fallback`` policy, never silently: ``"english"`` uses the English
-templates, ``"label"`` the label alone, ``"error"`` raises. Every language that fell back is
+templates, ``"label"`` the label alone, ``"skip"`` none (the language gets no result for the set, as
+in the Babel-ImageNet reference code), ``"error"`` raises. Every language that fell back is
 recorded in :attr:`PromptSet.fallbacks` and logged once, so results can report it.
 """
 
@@ -34,8 +39,8 @@ from .labels import read_json, release_file, resolve_code
 
 log = logging.getLogger(__name__)
 
-Fallback = Literal["english", "label", "error"]
-FALLBACKS: tuple[str, ...] = ("english", "label", "error")
+Fallback = Literal["english", "label", "error", "skip"]
+FALLBACKS: tuple[str, ...] = ("english", "label", "error", "skip")
 NLLB_PROMPTS_FILE = "nllb_dist13b_prompts.json"
 SLOT = "{}"
 
@@ -122,6 +127,8 @@ class PromptSet:
                 self.fallback,
             )
         self.fallbacks[tag] = self.fallback
+        if self.fallback == "skip":
+            return []
         return list(openai_templates()) if self.fallback == "english" else [SLOT]
 
     def with_fallback(self, fallback: Fallback) -> PromptSet:
@@ -156,14 +163,17 @@ def load_nllb_prompts(
     fallback: Fallback = "english",
     unknown: Literal["error", "skip"] = "error",
     allow_download: bool = True,
+    raw: bool = False,
 ) -> PromptSet:
-    """The NLLB-translated templates released with Babel-ImageNet, normalised and de-duplicated.
+    """The NLLB-translated templates released with Babel-ImageNet, normalised and de-duplicated
+    (``nllb``), or with ``raw=True`` exactly as released (``nllb-raw``: module docstring).
 
     Source order as for the labels: ``path``, clip-benchmark's copy, cache, download.
     """
     p = release_file(NLLB_PROMPTS_FILE, path, allow_download=allow_download)
     doc = read_json(p, '{"CODE": ["template with {}", ...], ...}')
-    return prompts_from_dict(doc, source=p, name="nllb", fallback=fallback, unknown=unknown)
+    return prompts_from_dict(doc, source=p, name="nllb-raw" if raw else "nllb", fallback=fallback, unknown=unknown,
+                             raw=raw)
 
 
 def prompts_from_dict(
@@ -173,8 +183,9 @@ def prompts_from_dict(
     *,
     fallback: Fallback = "english",
     unknown: Literal["error", "skip"] = "error",
+    raw: bool = False,
 ) -> PromptSet:
-    """Validate, normalise and de-duplicate ``{code: [template, ...]}``."""
+    """Validate, normalise and de-duplicate ``{code: [template, ...]}`` (``raw``: validate only)."""
     if not isinstance(doc, dict):
         raise ValueError(
             f'{source}: top level is {type(doc).__name__}; expected {{"CODE": [templates]}}'
@@ -193,11 +204,8 @@ def prompts_from_dict(
                 skipped.append(str(code))
                 continue
             raise
-        cleaned = [
-            normalise_template(validate_template(t, f"{where}, template {k}"))
-            for k, t in enumerate(templates)
-        ]
-        per_language[tag] = dedupe(cleaned)
+        checked = [validate_template(t, f"{where}, template {k}") for k, t in enumerate(templates)]
+        per_language[tag] = tuple(checked) if raw else dedupe([normalise_template(t) for t in checked])
         counts[tag] = (len(templates), len(set(templates)), len(per_language[tag]))
     if skipped:
         log.warning(

@@ -14,6 +14,15 @@ string of every prompt set is gathered first and encoded once (see
 :func:`babelclip.eval.encode.encode_texts`), so "{}" filled with a label is encoded once even
 when label-only and an ensemble both use it.
 
+``scoring="paper"`` reproduces the Babel-ImageNet reference code (``compute_accuracy`` of its
+``eval_babel_imagenet.py``): the class embedding is the mean of the text embeddings *as the model
+returns them*, normalised only when there are several templates, so a single prompt of a model
+whose text embeddings are not unit-norm (M-CLIP, sentence-transformers created with
+``protocol="paper"``) is scored unnormalised. The default always normalises.
+
+Results say what they measured in ``protocol``: the task's protocol (``babel-imagenet`` for
+Babel-ImageNet, ``zero-shot`` elsewhere), or ``fixed-k=K``.
+
 Fixed-K mode (:class:`FixedK`) makes languages with 18 and 973 classes comparable: K classes
 are sampled per repetition with a fixed seed (the same draws for every model), each
 repetition is scored on its K classes, and the mean and standard deviation over repetitions
@@ -42,6 +51,7 @@ log = logging.getLogger(__name__)
 
 TASK = "zeroshot_classification"
 SLOT = "{}"
+SCORINGS = ("default", "paper")
 
 
 class Prompts(Protocol):
@@ -96,8 +106,12 @@ def classifier_weights(text_vecs: dict[str, np.ndarray], labels: Sequence[str], 
     return _weights(np.stack([text_vecs[t] for t in row]), idx)
 
 
-def _weights(vecs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Class ``c``: the re-normalised mean of the normalised rows ``vecs[idx[c]]``."""
+def _weights(vecs: np.ndarray, idx: np.ndarray, scoring: str = "default") -> np.ndarray:
+    """Class ``c``: the re-normalised mean of the normalised rows ``vecs[idx[c]]``; ``paper``: the
+    mean of the rows as they are, normalised only when there are several (module docstring)."""
+    if scoring == "paper":
+        mean = vecs[idx].mean(axis=1)
+        return l2_normalize(mean) if idx.shape[1] > 1 else mean
     return l2_normalize(l2_normalize(vecs[idx]).mean(axis=1))
 
 
@@ -157,6 +171,8 @@ def zero_shot_classification(
     batch_size: int = 256,
     workers: int | str = 1,
     quiet: bool = True,
+    protocol: str = "zero-shot",
+    scoring: str = "default",
 ) -> list[Result]:
     """One :class:`Result` per (language, prompt set) from already encoded images.
 
@@ -164,17 +180,20 @@ def zero_shot_classification(
     to every language of the label set. Languages with fewer than two candidate classes (or
     fewer than K in fixed-K mode) are skipped with a warning. ``workers``: languages evaluated
     in that many forked CPU processes (``"auto"``: one per available core; see
-    :mod:`babelclip.eval.workers`), with the same results as one process.
+    :mod:`babelclip.eval.workers`), with the same results as one process. ``protocol``: what
+    the results' ``protocol`` says; ``scoring``: ``default`` or ``paper`` (module docstring).
     """
     from .workers import run_language_jobs
 
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring={scoring!r}; allowed: {', '.join(SCORINGS)}")
     if not prompt_sets:
         raise ValueError("no prompt sets given; use e.g. babelclip.data.prompts.label_only()")
     img_cls = _image_classes(images, source_classes, label_set)
     present = set(img_cls[img_cls >= 0].tolist())
     langs = [get_language(lang).tag for lang in (languages if languages is not None else label_set.languages())]
     job = _LanguageJob(encoder, images, img_cls, present, label_set, prompt_sets, cache, model_name, dataset,
-                       fixed_k, n_boot, seed, batch_size)
+                       fixed_k, n_boot, seed, batch_size, protocol, scoring)
     return run_language_jobs(job, langs, workers, desc="classification", quiet=quiet)
 
 
@@ -195,6 +214,8 @@ class _LanguageJob:
     n_boot: int
     seed: int
     batch_size: int
+    protocol: str = "zero-shot"
+    scoring: str = "default"
 
     def cost(self, tag: str) -> float:
         """Prompts to encode, roughly (orders the hand-out to workers)."""
@@ -214,6 +235,9 @@ class _LanguageJob:
             return []
         cls_idx, cls_labels = [c for c, _ in keep], [lab for _, lab in keep]
         per_set = {p.name: p.templates(tag) for p in self.prompt_sets}
+        for name in [n for n, tpl in per_set.items() if not tpl]:  # a "skip" fallback: no result for the set
+            log.warning("%s: prompt set %s has no templates for this language: skipped", tag, name)
+            del per_set[name]
         row: dict[str, int] = {}  # distinct prompt -> row of ``vecs``; one fill per (set, template, label)
         idx = {name: np.array([[row.setdefault(fill(t, lab), len(row)) for t in tpl] for lab in cls_labels],
                               dtype=np.int64) for name, tpl in per_set.items()}
@@ -225,7 +249,9 @@ class _LanguageJob:
         img, targets = self.images.vectors[sel], pos[img_cls[sel]]
         results = []
         for p in self.prompt_sets:
-            weights = _weights(vecs, idx[p.name])
+            if p.name not in per_set:
+                continue
+            weights = _weights(vecs, idx[p.name], self.scoring)
             if fixed_k:
                 metrics, n_img = _fixed_k(img, weights, targets, fixed_k)
                 counts = {"images": n_img, "classes": fixed_k.k, "classes_available": len(cls_idx), "repeats": fixed_k.repeats}
@@ -239,6 +265,6 @@ class _LanguageJob:
             results.append(Result(
                 model=self.model_name, fingerprint=encoder.fingerprint.key, dataset=self.dataset, task=TASK,
                 language=tag, metrics=metrics, counts=counts, prompts=p.name, labels=label_set.id,
-                protocol=fixed_k.protocol if fixed_k else "babel-imagenet", extra=extra,
+                protocol=fixed_k.protocol if fixed_k else self.protocol, extra=extra,
             ))
         return results

@@ -17,58 +17,50 @@ the files and returns the results (other ranks return ``[]``).
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache_dir import embeddings_dir
-from ..data.benchmarks import Benchmark, Inputs, Prepared, find_benchmark, get_benchmark
-from .language_subsets import subset_selector
+from ..data.benchmarks import (
+    CLASSIFICATION,
+    IMAGE_TASKS,
+    KEYWORD_RETRIEVAL,
+    PROTOCOLS,
+    RETRIEVAL,
+    TASK_KINDS,
+    Benchmark,
+    Inputs,
+    Prepared,
+    find_benchmark,
+    get_benchmark,
+)
 from ..languages import resolve_languages
 from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification
 from .encode import ImageEmbeddings, _dist, encode_images
+from .language_subsets import subset_selector
 from .outdir import check_out
-from .results import Result, save_results
+from .outputs import FORMATS, check_formats, write_csv, write_formats, write_outputs  # noqa: F401 (API)
+from .results import Result
+from .workers import record_skips
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.base import Encoder
 
 log = logging.getLogger(__name__)
 
-PROMPT_SETS = ("label", "openai-en", "nllb", "ensemble")
-# Extra outputs beside results.json/.csv, each in a folder of ``out`` named like the format.
-FORMATS = ("clip-benchmark", "mteb")
-
-
-def _formats(formats: Sequence[str] | str) -> list[str]:
-    names = [f.strip() for f in formats.split(",") if f.strip()] if isinstance(formats, str) else list(formats)
-    bad = [f for f in names if f not in FORMATS]
-    if bad:
-        raise ValueError(f"unknown output format(s) {bad}; allowed: {', '.join(FORMATS)}")
-    return names
-
-
-def write_formats(results: Sequence[Result], out: Path, formats: Sequence[str], seconds: float) -> list[Path]:
-    """CLIP_benchmark JSON in ``out/clip_benchmark/``, MTEB-style JSON in ``out/mteb/``."""
-    paths: list[Path] = []
-    if "clip-benchmark" in formats:
-        from .clip_benchmark_compat import write_clip_benchmark
-
-        paths += write_clip_benchmark(results, out / "clip_benchmark")
-    if "mteb" in formats:
-        from .mteb_compat import write_mteb
-
-        paths += write_mteb(results, out / "mteb", evaluation_time=seconds)
-    return paths
-
-
-def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None = None) -> list[Any]:
-    """Prompt sets by name: ``label``, ``openai-en``, ``nllb``, ``ensemble`` (the union of the other three)."""
+PROMPT_SETS = ("label", "openai-en", "nllb", "nllb-raw", "ensemble")
+def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None = None,
+                protocol: str = "default") -> list[Any]:
+    """Prompt sets by name: ``label``, ``openai-en``, ``nllb``, ``nllb-raw`` (the NLLB templates
+    exactly as released, as CLIP_benchmark uses them), ``ensemble`` (the union of label, openai-en
+    and nllb). Under ``protocol="paper"`` NLLB templates are the raw ones, and a language without
+    them gets no NLLB result (the Babel-ImageNet reference code), instead of the English ones."""
     from ..data.prompts import label_only, load_nllb_prompts, openai_english
 
     if isinstance(names, str):
@@ -79,29 +71,19 @@ def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None 
     built: dict[str, Any] = {}
 
     def get(n: str) -> Any:
+        if protocol == "paper" and n in ("nllb", "nllb-raw"):
+            n = "nllb-paper"
         if n not in built:
             built[n] = {"label": label_only, "openai-en": openai_english,
-                        "nllb": lambda: load_nllb_prompts(nllb_path)}[n]()
+                        "nllb": lambda: load_nllb_prompts(nllb_path),
+                        "nllb-raw": lambda: load_nllb_prompts(nllb_path, raw=True),
+                        "nllb-paper": lambda: load_nllb_prompts(nllb_path, raw=True, fallback="skip")}[n]()
         return built[n]
 
     out = []
     for n in names:
         out.append(ensemble([get("label"), get("openai-en"), get("nllb")]) if n == "ensemble" else get(n))
     return out
-
-
-def write_csv(results: Sequence[Result], path: Path) -> Path:
-    rows = [r.as_row() for r in results]
-    cols = list(dict.fromkeys(k for row in rows for k in row))
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return path
-
-
 
 
 # Language selectors for ``--languages NAME:ARG``: ``fn(ARG, the benchmark's tags) -> tags``.
@@ -170,14 +152,18 @@ def evaluate(
     overwrite: bool = False,
     download: bool = True,
     formats: Sequence[str] | str = (),
+    tasks: Sequence[str] | str | None = None,
+    protocol: str = "default",
     batch_size: int = 64,
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
     num_workers: int = 0,
     language_workers: int | str = "auto",
+    verify_images: bool = False,
     fixed_k: FixedK | None = None,
     n_boot: int = 1000,
     quiet: bool = False,
+    annotate: Callable[[list[Result]], Any] | None = None,
 ) -> list[Result]:
     """Evaluate ``model`` on the benchmark ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
 
@@ -186,17 +172,78 @@ def evaluate(
     benchmark's folder in its release layout; ``download=False`` never fetches a missing file.
     ``out`` is checked before anything is computed (see :mod:`babelclip.eval.outdir`;
     ``overwrite`` replaces another run's results). ``formats``: also write ``clip-benchmark``
-    and/or ``mteb`` JSON there (:func:`write_formats`). ``cache_dir`` defaults to
+    and/or ``mteb`` JSON there (:func:`write_formats`). ``tasks``: the task kinds to run
+    (:func:`select_tasks`; default every task the benchmark has). ``protocol``: ``default`` or
+    ``paper`` (the Babel-ImageNet reference code's choices, docs/results.md; recorded in every
+    result's ``protocol`` as ``.../paper``). ``cache_dir`` defaults to
     :func:`~babelclip.cache_dir.embeddings_dir`; ``"none"`` keeps embeddings in memory only.
-    ``num_workers``: data-loader processes decoding images; ``language_workers``: processes
-    evaluating languages in parallel on the CPU (see :mod:`babelclip.eval.workers`).
+    ``verify_images``: key cached image embeddings by a SHA-256 of each file's bytes (an image
+    rewritten with the same size and mtime is encoded again). ``num_workers``: data-loader
+    processes decoding images; ``language_workers``: processes evaluating languages in parallel
+    on the CPU (see :mod:`babelclip.eval.workers`). A language the model cannot handle is
+    skipped with a warning and listed in the meta's ``languages_skipped``. ``annotate(results)``
+    is called before the results are written (e.g. the leakage guard's marks).
     """
-    from ..models.registry import create_model
-
     t0 = time.perf_counter()
+    run = plan_run(model, dataset=dataset, images=images, labels=labels, captions=captions, root=root,
+                   languages=languages, prompts=prompts, nllb_prompts=nllb_prompts, out=out, overwrite=overwrite,
+                   download=download, formats=formats, tasks=tasks, protocol=protocol)
+    encoder = _create(model, device, protocol)
+    rank, _ = _dist()
+    source = run.prepared.images
+    with EmbeddingCache(embeddings_dir(cache_dir), encoder.fingerprint.key, encoder.dim) as cache:
+        t_img = time.perf_counter()
+        emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
+                            content_hash=verify_images, quiet=quiet)
+        t_img = time.perf_counter() - t_img
+        if rank != 0:
+            return []
+        ctx = _Context(encoder, emb, cache, source.classes, run.psets, fixed_k, protocol,
+                       {"model_name": run.model_name, "quiet": quiet, "workers": language_workers, "n_boot": n_boot})
+        with record_skips() as skipped:
+            results = run_tasks(ctx, run)
+    if not results:
+        raise _no_results(run.prepared, run.langs)
+    if annotate is not None:
+        annotate(results)
+    meta = run_meta(run, encoder, emb, skipped, seconds={"images": round(t_img, 3),
+                                                         "total": round(time.perf_counter() - t0, 3)})
+    if emb.failed or source.skipped:
+        log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
+                    len(emb.failed) + len(source.skipped))
+    if run.out is not None:
+        write_outputs(results, run.out, meta, run.formats)
+    return results
+
+
+@dataclass
+class RunPlan:
+    """What a run will do, decided (and checked) before the model is loaded."""
+
+    benchmark: Benchmark
+    name: str  # the benchmark, as results record it
+    model_name: str
+    prepared: Prepared
+    langs: list[str] | None  # the requested languages (None: all)
+    plan: list[tuple[Any, list[str]]]  # (task, its languages to run)
+    psets: list[Any]
+    formats: list[str]
+    out: Path | None
+    protocol: str
+
+
+def plan_run(model: str | Encoder, *, dataset: str | None, images: Any, labels: Any, captions: Any, root: Any,
+             languages: str | Sequence[str], prompts: Sequence[str] | str, nllb_prompts: Any, out: Any,
+             overwrite: bool, download: bool, formats: Sequence[str] | str, tasks: Sequence[str] | str | None,
+             protocol: str) -> RunPlan:
+    """Check the outputs, protocol, formats and task kinds; read the benchmark; choose each
+    task's languages. Raises before anything is computed when the run would produce nothing."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
     bench, name = _benchmark(dataset, captions)
-    run_name = name if bench.name == "captions" else bench.name  # the benchmark, as results record it
-    formats = _formats(formats)
+    run_name = name if bench.name == "captions" else bench.name
+    formats = check_formats(formats)
+    kinds = select_tasks(tasks)
     model_name = model if isinstance(model, str) else model.fingerprint.name
     if out is not None:
         out = check_out(out, model=model_name, benchmark=run_name, overwrite=overwrite)
@@ -204,43 +251,60 @@ def evaluate(
     prepared = bench.prepare(Inputs(
         root=Path(root) if root is not None else None, images=Path(images) if images is not None else None,
         labels=labels, captions=Path(captions) if captions is not None else None, languages=pre,
-        download=download, name=name))
+        download=download, name=name, protocol=protocol))
     langs = requested_languages(languages, prepared.languages())
-    plan = [(task, task.select(langs)) for task in prepared.tasks]
-    if not any(task_langs for _, task_langs in plan):
+    offered = [t.kind for t in prepared.tasks]
+    plan = [(task, task.select(langs)) for task in prepared.tasks if task.kind in kinds]
+    if not plan:
+        raise ValueError(f"{prepared.dataset}: none of the task kinds {', '.join(kinds)} is offered; "
+                         f"it has {', '.join(dict.fromkeys(offered))}")
+    text = [task_langs for task, task_langs in plan if task.kind != IMAGE_TASKS]
+    if text and not any(text):
         raise _no_results(prepared, langs)
-    psets = prompt_sets(prompts, nllb_prompts) if any(t.kind == "zeroshot_classification" for t, _ in plan) else []
-    encoder = create_model(model, device=device) if isinstance(model, str) else model
-    cdir = embeddings_dir(cache_dir)
-    rank, _ = _dist()
-    source = prepared.images
-    results: list[Result] = []
-    with EmbeddingCache(cdir, encoder.fingerprint.key, encoder.dim) as cache:
-        t_img = time.perf_counter()
-        emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
-        t_img = time.perf_counter() - t_img
-        if rank != 0:
-            return []
-        common = {"model_name": model_name, "dataset": prepared.dataset, "quiet": quiet, "workers": language_workers,
-                  "n_boot": n_boot}
-        for task, task_langs in plan:
-            if task_langs:
-                results += _RUNNERS[task.kind](encoder, emb, task, task_langs, cache, source.classes, psets, fixed_k,
-                                               {**common, "dataset": task.dataset or prepared.dataset})
-    if not results:
-        raise _no_results(prepared, langs)
-    meta = {"model": model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
-            **bench.meta(), "benchmark": run_name, **_image_meta(source, emb),
-            "seconds": {"images": round(t_img, 3), "total": round(time.perf_counter() - t0, 3)}, **prepared.meta}
-    if emb.failed or source.skipped:
-        log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
-                    len(emb.failed) + len(source.skipped))
-    if out is not None:
-        path = save_results(results, Path(out) / "results.json", meta)
-        write_csv(results, Path(out) / "results.csv")
-        write_formats(results, Path(out), formats, meta["seconds"]["total"])
-        log.info("wrote %d results to %s", len(results), path)
-    return results
+    psets = prompt_sets(prompts, nllb_prompts, protocol) if any(t.kind == CLASSIFICATION for t, _ in plan) else []
+    return RunPlan(bench, run_name, model_name, prepared, langs, plan, psets, formats,
+                   Path(out) if out is not None else None, protocol)
+
+
+def select_tasks(tasks: Sequence[str] | str | None) -> list[str]:
+    """The task kinds to run: ``None``/``"all"`` every kind; else names of :data:`TASK_KINDS`
+    (comma-separated in a string), or only ``-NAME`` entries: every kind but those."""
+    if tasks is None:
+        return list(TASK_KINDS)
+    names = [t.strip() for t in tasks.split(",") if t.strip()] if isinstance(tasks, str) else list(tasks)
+    if names == ["all"]:
+        return list(TASK_KINDS)
+    bad = [n for n in names if n.lstrip("-") not in TASK_KINDS]
+    if bad or not names:
+        raise ValueError(f"unknown task kind(s) {bad or names}; allowed: all, {', '.join(TASK_KINDS)} "
+                         "(or -KIND to leave one out)")
+    if all(n.startswith("-") for n in names):
+        return [k for k in TASK_KINDS if f"-{k}" not in names]
+    if any(n.startswith("-") for n in names):
+        raise ValueError(f"--tasks {','.join(names)}: either name the kinds to run or the -kinds to leave out, not both")
+    return [k for k in TASK_KINDS if k in names]
+
+
+def _create(model: str | Encoder, device: str, protocol: str) -> Encoder:
+    """The encoder: ``model`` itself, or created by name (with the protocol's family options)."""
+    from ..models.registry import create_model
+
+    if not isinstance(model, str):
+        return model
+    if protocol == "default":
+        return create_model(model, device=device)
+    return create_model(model, device=device, protocol=protocol)
+
+
+def run_meta(run: RunPlan, encoder: Encoder, emb: ImageEmbeddings, skipped: dict[str, str],
+             seconds: dict[str, float]) -> dict[str, Any]:
+    """The results file's meta: model, benchmark (licence, citation), protocol, images, skips, times."""
+    prepared = run.prepared
+    return {"model": run.model_name, "fingerprint": encoder.fingerprint.as_dict(), "dataset": prepared.dataset,
+            **run.benchmark.meta(), "benchmark": run.name, "protocol": run.protocol,
+            "tasks": list(dict.fromkeys(t.kind for t, task_langs in run.plan if task_langs)),
+            **_image_meta(prepared.images, emb), "languages_skipped": dict(skipped), "seconds": seconds,
+            **prepared.meta}
 
 
 def _image_meta(source: Any, emb: ImageEmbeddings) -> dict[str, Any]:
@@ -248,25 +312,66 @@ def _image_meta(source: Any, emb: ImageEmbeddings) -> dict[str, Any]:
             "images_cached": emb.n_cached, "images_skipped": {**source.skipped, **emb.failed}}
 
 
-def _classify(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
-              classes: Sequence[str], psets: list[Any], fixed_k: FixedK | None, common: dict[str, Any]) -> list[Result]:
-    return zero_shot_classification(encoder, emb, classes, task.labels, psets, cache, languages=langs,
-                                    fixed_k=fixed_k, **common)
+@dataclass
+class _Context:
+    """What every task runner needs: the model, the encoded images, the cache, the options."""
+
+    encoder: Encoder
+    emb: ImageEmbeddings
+    cache: EmbeddingCache
+    classes: Sequence[str]
+    psets: list[Any]
+    fixed_k: FixedK | None
+    protocol: str
+    common: dict[str, Any]  # model_name, quiet, workers, n_boot
 
 
-def _retrieve(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
-              classes: Sequence[str], psets: list[Any], fixed_k: FixedK | None, common: dict[str, Any]) -> list[Result]:
+def run_tasks(ctx: _Context, run: RunPlan) -> list[Result]:
+    """Every planned task in its languages, by the runner of its kind; under a protocol other than
+    ``default`` each result's ``protocol`` ends in ``/PROTOCOL``."""
+    results: list[Result] = []
+    for task, task_langs in run.plan:
+        if task_langs:
+            results += _RUNNERS[task.kind](ctx, task, task_langs, task.dataset or run.prepared.dataset)
+    if ctx.protocol != "default":
+        for r in results:
+            r.protocol = f"{r.protocol}/{ctx.protocol}" if r.protocol else ctx.protocol
+    return results
+
+
+def _classify(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
+    return zero_shot_classification(ctx.encoder, ctx.emb, ctx.classes, task.labels, ctx.psets, ctx.cache,
+                                    languages=langs, fixed_k=ctx.fixed_k, dataset=dataset, protocol=task.protocol,
+                                    scoring="paper" if ctx.protocol == "paper" else "default", **ctx.common)
+
+
+def _retrieve(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
     from .retrieval import retrieval
 
-    return retrieval(encoder, emb, task.captions, cache, languages=langs, protocols=task.protocols, **common)
+    return retrieval(ctx.encoder, ctx.emb, task.captions, ctx.cache, languages=langs, protocols=task.protocols,
+                     dataset=dataset, **ctx.common)
 
 
-def _keywords(encoder: Encoder, emb: ImageEmbeddings, task: Any, langs: list[str], cache: EmbeddingCache,
-              classes: Sequence[str], psets: list[Any], fixed_k: FixedK | None, common: dict[str, Any]) -> list[Result]:
+def _keywords(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
     from .keyword_retrieval import keyword_retrieval
 
-    return keyword_retrieval(encoder, emb, task.queries, cache, languages=langs, **common)
+    return keyword_retrieval(ctx.encoder, ctx.emb, task.queries, ctx.cache, languages=langs, dataset=dataset,
+                             **ctx.common)
+
+
+def _image_tasks(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
+    """Image→image retrieval and k-NN by class (no text: language ``zxx``); none, with a warning,
+    when no class has two encoded images (e.g. the others failed to decode)."""
+    from .image_tasks import image_task_results
+
+    try:
+        return image_task_results(ctx.emb.vectors, ctx.emb.labels, model=ctx.common["model_name"],
+                                  fingerprint=ctx.encoder.fingerprint.key, dataset=dataset, knn_k=task.knn_k,
+                                  n_boot=ctx.common["n_boot"])
+    except ValueError as e:
+        log.warning("%s: image→image retrieval and k-NN skipped: %s", dataset, e)
+        return []
 
 
 # One runner per task kind (never per benchmark).
-_RUNNERS = {"zeroshot_classification": _classify, "retrieval": _retrieve, "keyword_retrieval": _keywords}
+_RUNNERS = {CLASSIFICATION: _classify, RETRIEVAL: _retrieve, KEYWORD_RETRIEVAL: _keywords, IMAGE_TASKS: _image_tasks}

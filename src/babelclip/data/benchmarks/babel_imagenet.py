@@ -9,21 +9,38 @@ file's own name), else the release found locally or downloaded (:mod:`babelclip.
 """
 from __future__ import annotations
 
-from .registry import CLASSIFICATION, Benchmark, ClassificationTask, Inputs, Prepared, Source
+from pathlib import Path
+
+from .registry import (
+    CLASSIFICATION,
+    IMAGE_RESULT_TASKS,
+    Benchmark,
+    ClassificationTask,
+    Inputs,
+    Prepared,
+    Source,
+    image_tasks_if_classes,
+)
 
 _RELEASE = "https://github.com/gregor-ge/Babel-ImageNet"
 
 
 def _prepare(inputs: Inputs) -> Prepared:
     from ..images import imagenet_val
-    from ..labels import load_labels
+    from ..labels import RELEASE_FILES, load_babel_imagenet, load_labels
 
     if inputs.images is None:
         raise ValueError("babel-imagenet needs --images: the ImageNet-1k validation folder (wnid sub-folders "
                          "n01440764/..., or the flat images with LOC_val_solution.csv)")
     source = imagenet_val(inputs.images)
-    label_set = load_labels(inputs.labels)
-    return Prepared(label_set.name, source, [ClassificationTask(label_set)],
+    release = inputs.labels is None or (isinstance(inputs.labels, (str, Path))
+                                        and Path(inputs.labels).name in RELEASE_FILES.values())
+    if inputs.protocol == "paper" and release:  # the reference scores English with OpenAI CLIP's class names
+        label_set = load_babel_imagenet(inputs.labels, english="clip", allow_download=inputs.download)
+    else:
+        label_set = load_labels(inputs.labels)
+    tasks = [ClassificationTask(label_set, protocol="babel-imagenet"), *image_tasks_if_classes(source)]
+    return Prepared(label_set.name, source, tasks,
                     {"labels_licence": label_set.licence} if label_set.licence else {})
 
 
@@ -40,7 +57,7 @@ def _present() -> str:
 BENCHMARK = Benchmark(
     name="babel-imagenet",
     title="Babel-ImageNet",
-    tasks=(CLASSIFICATION,),
+    tasks=(CLASSIFICATION, *IMAGE_RESULT_TASKS),
     languages="92 (298 with babel_imagenet-298.json)",
     images="ImageNet-1k validation, 50,000 photos (not fetched: image-net.org)",
     licence="labels: BabelNet Non-Commercial License; images: ImageNet terms of access",

@@ -8,7 +8,7 @@ Write ``src/babelclip/data/benchmarks/<name>.py`` that defines ``BENCHMARK`` (a
 (``babelclip benchmarks`` imports every benchmark module). A :class:`Benchmark` holds
 
 * ``name`` (the ``--dataset`` / ``--benchmark`` value; ``aliases`` for other spellings),
-  ``title``, ``tasks`` (:data:`CLASSIFICATION`, :data:`RETRIEVAL`), ``languages`` (BCP-47 tags,
+  ``title``, ``tasks`` (:data:`CLASSIFICATION`, :data:`RETRIEVAL`, :data:`IMAGE_RESULT_TASKS`), ``languages`` (BCP-47 tags,
   or a short text when they are only known from the files), ``images`` (what the images are),
   ``licence`` and ``citation`` (both go into every results file's meta);
 * ``sources``: how to get it, as :class:`Source` records (a local path, a Debian package, a
@@ -19,7 +19,8 @@ Write ``src/babelclip/data/benchmarks/<name>.py`` that defines ``BENCHMARK`` (a
   return a :class:`Prepared`: the :class:`~babelclip.data.images.ImageSource`, the tasks
   (:class:`ClassificationTask` with a :class:`~babelclip.data.labels.LabelSet`;
   :class:`RetrievalTask` with a :class:`~babelclip.data.captions.CaptionSet` and its protocols;
-  :class:`KeywordRetrievalTask` for queries with several relevant images),
+  :class:`KeywordRetrievalTask` for queries with several relevant images; :class:`ImageTask`,
+  image→image retrieval and k-NN by class, from :func:`image_tasks_if_classes`),
   the dataset name results carry (a task's own ``dataset`` overrides it, e.g. for two splits
   of one benchmark), and facts for the results' meta. Classification needs labelled images:
   ``ImageSource.classes`` holds class ids, each ``ImageItem.label`` an index into them, and the
@@ -55,6 +56,14 @@ CLASSIFICATION = "zeroshot_classification"
 RETRIEVAL = "retrieval"
 RETRIEVAL_PROTOCOLS = ("all-captions", "first-caption")
 KEYWORD_RETRIEVAL = "keyword_retrieval"  # a task kind (its results: task RETRIEVAL, protocol "keywords")
+IMAGE_TASKS = "image"  # a task kind: image→image retrieval and k-NN classification (language "zxx")
+IMAGE_RESULT_TASKS = ("image_retrieval", "knn_classification")  # the result tasks of that kind
+#: Every task kind, in the order ``--tasks`` lists them.
+TASK_KINDS = (CLASSIFICATION, RETRIEVAL, KEYWORD_RETRIEVAL, IMAGE_TASKS)
+#: Evaluation protocols: ``default`` (babelclip's choices) and ``paper`` (the Babel-ImageNet
+#: reference code's choices where they differ: docs/results.md).
+PROTOCOLS = ("default", "paper")
+NO_LANGUAGE = "zxx"  # BCP-47 "no linguistic content": the language of a task without text
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class Inputs:
     languages: list[str] | None = None  # requested BCP-47 tags (None: all), to fetch only those
     download: bool = True  # may missing files be downloaded
     name: str = ""  # the name the user asked for
+    protocol: str = "default"  # one of PROTOCOLS (e.g. "paper": the reference's English labels)
 
 
 @dataclass
@@ -92,6 +102,7 @@ class ClassificationTask:
     labels: LabelSet  # its ``wnids`` are the class ids of ``Prepared.images.classes`` (any strings)
     default_languages: tuple[str, ...] | None = None  # run for "all" (None: every language it has)
     dataset: str = ""  # the name its results carry, when not Prepared.dataset (e.g. a split)
+    protocol: str = "zero-shot"  # what its results' ``protocol`` says (e.g. "babel-imagenet")
 
     kind = CLASSIFICATION
 
@@ -142,6 +153,33 @@ class KeywordRetrievalTask:
         return _select(self.languages(), requested)
 
 
+@dataclass
+class ImageTask:
+    """Image→image retrieval and k-NN classification of ``Prepared.images`` by its classes
+    (:func:`babelclip.eval.image_tasks.image_task_results`): no text, so one "language",
+    ``zxx``, run whatever languages were asked for. Add it with :func:`image_tasks_if_classes`."""
+
+    knn_k: int = 20
+    dataset: str = ""  # the name its results carry, when not Prepared.dataset
+
+    kind = IMAGE_TASKS
+
+    def languages(self) -> list[str]:
+        return []  # not a language of the benchmark: it runs in every run that selects it
+
+    def select(self, requested: list[str] | None) -> list[str]:
+        return [NO_LANGUAGE]
+
+
+def image_tasks_if_classes(source: ImageSource, knn_k: int = 20) -> list[ImageTask]:
+    """``[ImageTask]`` when some class of ``source`` has two or more images (a retrieval query
+    needs another image of its class), else ``[]`` (e.g. Babel-Emoji: one picture per class)."""
+    from collections import Counter
+
+    per_class = Counter(it.label for it in source.items if it.label >= 0)
+    return [ImageTask(knn_k)] if source.classes and any(n >= 2 for n in per_class.values()) else []
+
+
 def _select(have: list[str], requested: list[str] | None) -> list[str]:
     if requested is None:
         return have
@@ -149,7 +187,7 @@ def _select(have: list[str], requested: list[str] | None) -> list[str]:
     return [t for t in requested if t in present]
 
 
-Task = ClassificationTask | RetrievalTask | KeywordRetrievalTask
+Task = ClassificationTask | RetrievalTask | KeywordRetrievalTask | ImageTask
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .registry import (
     CLASSIFICATION,
+    IMAGE_RESULT_TASKS,
     RETRIEVAL,
     Benchmark,
     ClassificationTask,
@@ -14,6 +15,7 @@ from .registry import (
     Prepared,
     RetrievalTask,
     Source,
+    image_tasks_if_classes,
 )
 
 LAYOUT = "NAME.txt (English line, then LOCALE.utf8=translation lines) beside NAME.png or NAME.svg, in any sub-folders"
@@ -39,6 +41,7 @@ def _prepare(inputs: Inputs) -> Prepared:
         index = {w: i for i, w in enumerate(imagenet_wnids())}
         source.items = [replace(it, label=index[mapping[it.id]]) if it.id in mapping else it for it in source.items]
         source.classes = imagenet_wnids()
+        tasks += image_tasks_if_classes(source)
         if inputs.labels is None:  # OpenAI CLIP's English class names: English only
             tasks.append(ClassificationTask(imagenet_clip_labelset(), default_languages=("en",)))
         else:
@@ -55,7 +58,7 @@ def _present() -> str:
 BENCHMARK = Benchmark(
     name="tuxpaint",
     title="Tux Paint stamps",
-    tasks=(RETRIEVAL, CLASSIFICATION),
+    tasks=(RETRIEVAL, CLASSIFICATION, *IMAGE_RESULT_TASKS),
     languages="~75 (human-translated stamp descriptions)",
     images="~950 drawn stamps (PNG, SVG with cairosvg)",
     licence="GPL-2 (per the Debian copyright file of tuxpaint-stamps-default)",
