@@ -14,7 +14,7 @@ from _tiny_encoder import TinyEncoder
 from PIL import Image
 
 from babelclip.cli import main
-from babelclip.data.imagenet import imagenet_wnids
+from babelclip.data.imagenet import imagenet_wnids, openai_templates
 from babelclip.data.labels import LabelSet
 from babelclip.data.prompts import PromptSet, label_only, load_nllb_prompts
 from babelclip.errors import UnsupportedLanguageError
@@ -244,6 +244,7 @@ def test_paper_prompts_skip_a_language_without_nllb_templates(tmp_path):
     [nllb] = prompt_sets("nllb", tmp_path / "p.json", protocol="paper")
     assert nllb.name == "nllb-raw" and nllb.templates("de") == ["ein Foto von {}.", "ein Foto von {}."]
     assert nllb.templates("br") == [] and nllb.fallbacks == {"br": "skip"}
+    assert nllb.templates("en") == list(openai_templates())  # the reference's English, not the file's
     [default] = prompt_sets("nllb", tmp_path / "p.json")
     assert default.templates("de") == ["ein Foto von {}."] and len(default.templates("br")) == 80
     labels = LabelSet("two", ("c0", "c1"), {"de": {0: "Hund", 1: "Katze"}, "br": {0: "ki", 1: "kazh"}})

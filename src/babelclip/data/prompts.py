@@ -218,3 +218,13 @@ def prompts_from_dict(
         counts=counts,
         source=str(Path(source)),
     )
+
+
+def reference_nllb_prompts(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> PromptSet:
+    """The NLLB templates as the Babel-ImageNet reference code uses them (``--protocol paper``):
+    raw (``nllb-raw``), a language without templates gets none (``fallback="skip"``), and English
+    takes OpenAI's 80 templates rather than the release file's ``EN`` entry (a re-spaced copy
+    with two duplicates)."""
+    ps = load_nllb_prompts(path, fallback="skip", allow_download=allow_download, raw=True)
+    ps.per_language["en"] = tuple(openai_templates())
+    return ps

@@ -59,9 +59,9 @@ def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None 
                 protocol: str = "default") -> list[Any]:
     """Prompt sets by name: ``label``, ``openai-en``, ``nllb``, ``nllb-raw`` (the NLLB templates
     exactly as released, as CLIP_benchmark uses them), ``ensemble`` (the union of label, openai-en
-    and nllb). Under ``protocol="paper"`` NLLB templates are the raw ones, and a language without
-    them gets no NLLB result (the Babel-ImageNet reference code), instead of the English ones."""
-    from ..data.prompts import label_only, load_nllb_prompts, openai_english
+    and nllb). Under ``protocol="paper"`` both NLLB names mean
+    :func:`~babelclip.data.prompts.reference_nllb_prompts` (the Babel-ImageNet reference code's)."""
+    from ..data.prompts import label_only, load_nllb_prompts, openai_english, reference_nllb_prompts
 
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
@@ -77,7 +77,7 @@ def prompt_sets(names: Sequence[str] | str, nllb_path: str | os.PathLike | None 
             built[n] = {"label": label_only, "openai-en": openai_english,
                         "nllb": lambda: load_nllb_prompts(nllb_path),
                         "nllb-raw": lambda: load_nllb_prompts(nllb_path, raw=True),
-                        "nllb-paper": lambda: load_nllb_prompts(nllb_path, raw=True, fallback="skip")}[n]()
+                        "nllb-paper": lambda: reference_nllb_prompts(nllb_path)}[n]()
         return built[n]
 
     out = []
