@@ -57,3 +57,34 @@ class TinyEncoder(TorchEncoder):
             for j in range(len(s) - 2):
                 x[i, zlib.crc32(s[j : j + 3].encode()) % N_BUCKETS] += 1.0
         return self.net["txt"](x)
+
+
+def patch_create_model(monkeypatch, enc: TinyEncoder | None = None) -> TinyEncoder:
+    """``babelclip.models.registry.create_model`` replaced by one returning ``enc`` (a new
+    TinyEncoder by default); each call's name goes to ``enc.create_calls``, its keywords to
+    ``enc.create_kwargs``."""
+    enc = enc or TinyEncoder()
+    enc.create_calls, enc.create_kwargs = [], []
+
+    def create(name, **kw):
+        enc.create_calls.append(name)
+        enc.create_kwargs.append(kw)
+        return enc
+
+    monkeypatch.setattr("babelclip.models.registry.create_model", create)
+    return enc
+
+
+def fewer_emoji(monkeypatch, step: int = 10) -> None:
+    """Babel-Emoji on every ``step``-th emoji (154 of them): the same code path, a fast test."""
+    from babelclip.data import emoji
+
+    real = emoji.load_emoji
+
+    def every_nth(**kw):
+        data = real(**kw)
+        data.ids = data.ids[::step]
+        data._unique.clear()
+        return data
+
+    monkeypatch.setattr(emoji, "load_emoji", every_nth)

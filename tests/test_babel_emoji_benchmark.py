@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from _tiny_encoder import TinyEncoder
+from _tiny_encoder import fewer_emoji, patch_create_model
 
 from babelclip.data.benchmarks import Inputs, get_benchmark
 from babelclip.data.emoji import emoji_half
@@ -29,19 +29,8 @@ def test_tasks_cover_both_halves_of_the_languages_with_enough_names(prepared):
 
 
 def test_evaluate_scores_both_halves_and_marks_what_training_touched(tmp_path, monkeypatch):
-    import babelclip.data.emoji as emoji
-
-    enc = TinyEncoder()
-    monkeypatch.setattr("babelclip.models.registry.create_model", lambda name, **kw: enc)
-    real = emoji.load_emoji
-
-    def every_tenth(**kw):  # the same code path on 154 emoji: a fast test
-        data = real(**kw)
-        data.ids = data.ids[::10]
-        data._unique.clear()
-        return data
-
-    monkeypatch.setattr(emoji, "load_emoji", every_tenth)
+    patch_create_model(monkeypatch)
+    fewer_emoji(monkeypatch)  # the same code path on 154 emoji: a fast test
     res = evaluate("tiny", dataset="babel-emoji", languages="de,sw", out=tmp_path / "out", cache_dir=tmp_path / "c",
                    language_workers=1, n_boot=0, quiet=True)
     by = {(r.language, r.labels): r for r in res}

@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from _tiny_encoder import TinyEncoder
+from _tiny_encoder import patch_create_model
 from PIL import Image
 
 from babelclip.cli import main
@@ -20,16 +20,7 @@ from babelclip.eval.run import LANGUAGE_SELECTORS, evaluate, requested_languages
 
 @pytest.fixture
 def tiny(monkeypatch):
-    enc = TinyEncoder()
-    calls = []
-
-    def create(name, **kw):
-        calls.append(name)
-        return enc
-
-    monkeypatch.setattr("babelclip.models.registry.create_model", create)
-    enc.create_calls = calls
-    return enc
+    return patch_create_model(monkeypatch)
 
 
 def write_images(folder, names, seed=0):

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from _paths import BABEL_IMAGENET
-from _tiny_encoder import TinyEncoder
+from _tiny_encoder import TinyEncoder, fewer_emoji, patch_create_model
 from PIL import Image
 
 from babelclip.cli import main
@@ -38,17 +38,8 @@ class NoJapanese(TinyEncoder):
 
 @pytest.fixture
 def created(monkeypatch):
-    """``create_model`` replaced: returns the tiny model and records each call's keywords."""
-    enc = TinyEncoder()
-    calls = []
-
-    def create(name, **kw):
-        calls.append(kw)
-        return enc
-
-    monkeypatch.setattr("babelclip.models.registry.create_model", create)
-    enc.calls = calls
-    return enc
+    """``create_model`` replaced: returns the tiny model and records each call."""
+    return patch_create_model(monkeypatch)
 
 
 def _imagenet_folder(tmp_path, classes=(0, 1, 2), per_class=2):
@@ -162,7 +153,7 @@ def test_paper_protocol_is_recorded_and_reaches_the_model_factory(tmp_path, crea
           "n_boot": 0, "quiet": True}
     default = evaluate("tiny", out=tmp_path / "d", **kw)
     paper = evaluate("tiny", out=tmp_path / "p", protocol="paper", **kw)
-    assert created.calls == [{"device": "cpu"}, {"device": "cpu", "protocol": "paper"}]
+    assert created.create_kwargs == [{"device": "cpu"}, {"device": "cpu", "protocol": "paper"}]
     assert {r.protocol for r in default if r.task == "zeroshot_classification"} == {"babel-imagenet"}
     assert {r.protocol for r in paper} == {"babel-imagenet/paper", "leave-one-out/paper", "leave-one-out k=20/paper"}
     assert json.loads((tmp_path / "p" / "results.json").read_text())["meta"]["protocol"] == "paper"
@@ -257,20 +248,11 @@ def test_paper_prompts_skip_a_language_without_nllb_templates(tmp_path):
 
 # -- the leakage guard in the CLI path -----------------------------------------------------------------
 def test_eval_with_cldr_trained_adapters_marks_babel_emoji_results(tmp_path, created, monkeypatch):
-    import babelclip.data.emoji as emoji
-    import babelclip.train.adapters as adapters
+    from babelclip.train import adapters
     from babelclip.train.distill import ADAPTER_META
     from babelclip.train.sources import EMOJI_META
 
-    real = emoji.load_emoji
-
-    def every_tenth(**kw):  # the same code path on 154 emoji: a fast test
-        data = real(**kw)
-        data.ids = data.ids[::10]
-        data._unique.clear()
-        return data
-
-    monkeypatch.setattr(emoji, "load_emoji", every_tenth)
+    fewer_emoji(monkeypatch)
     loaded = []
     monkeypatch.setattr(adapters, "load_adapters", lambda base, dirs: loaded.append(list(dirs)) or base)
     sw = tmp_path / "adapters" / "sw"

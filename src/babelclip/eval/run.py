@@ -2,9 +2,13 @@
 
 Generic over the benchmark registry (:mod:`babelclip.data.benchmarks`): the benchmark named by
 ``dataset`` reads its files into an image source and tasks (classification with a label set,
-retrieval with a caption set and its protocols); ``evaluate`` checks ``out`` and the languages,
-loads the model, encodes the images once and runs each task in each language it has. With
-``captions``, the caption file is an anonymous retrieval set named ``dataset``.
+retrieval with a caption set and its protocols, keyword retrieval, image→image retrieval and
+k-NN); :func:`plan_run` checks ``out``, the task kinds and the languages before the model is
+loaded; ``evaluate`` encodes the images once and :func:`run_tasks` runs each task in each
+language it has, by the runner of its kind (:data:`_RUNNERS`). A language the model cannot handle
+is skipped and recorded (:func:`~babelclip.eval.workers.record_skips`). With ``captions``, the
+caption file is an anonymous retrieval set named ``dataset``. ``protocol="paper"``: the
+Babel-ImageNet reference code's choices (docs/results.md).
 
 Languages: ``"all"``, a list or comma-separated codes, or ``NAME:ARG`` for a selector registered
 in :data:`LANGUAGE_SELECTORS` (e.g. ``subset:K``); :func:`requested_languages` is the one place
