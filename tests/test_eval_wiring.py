@@ -112,7 +112,7 @@ def test_image_tasks_run_with_the_benchmark_and_can_be_selected(tmp_path, create
     val, names = _imagenet_folder(tmp_path)
     kw = {"dataset": "babel-imagenet", "images": val, "labels": names, "cache_dir": "none", "language_workers": 1,
           "n_boot": 0, "quiet": True}
-    res = evaluate("tiny", out=tmp_path / "all", **kw)
+    res = evaluate("tiny", out=tmp_path / "all", formats="clip-benchmark,mteb", **kw)
     image = {r.task: r for r in res if r.language == "zxx"}
     assert set(image) == {"image_retrieval", "knn_classification"}
     # each image's twin is a copy: found first, and it wins the vote
@@ -121,6 +121,11 @@ def test_image_tasks_run_with_the_benchmark_and_can_be_selected(tmp_path, create
     assert {r.task for r in res if r.language == "de"} == {"zeroshot_classification"}
     meta = json.loads((tmp_path / "all" / "results.json").read_text())["meta"]
     assert meta["tasks"] == ["zeroshot_classification", "image"] and meta["protocol"] == "default"
+    # MTEB-style JSON has them (language zxx-Zxxx); CLIP_benchmark has no such task: left out
+    mteb = {p.name: json.loads(p.read_text()) for p in (tmp_path / "all" / "mteb").rglob("*.json")}
+    knn = next(d for name, d in mteb.items() if "knn_classification" in name)
+    assert knn["scores"]["test"][0]["languages"] == ["zxx-Zxxx"] and knn["scores"]["test"][0]["main_score"] == 1.0
+    assert len(list((tmp_path / "all" / "clip_benchmark").rglob("*.json"))) == 1  # German classification
     only = evaluate("tiny", out=tmp_path / "img", tasks="image", **kw)
     assert {(r.task, r.language) for r in only} == {("image_retrieval", "zxx"), ("knn_classification", "zxx")}
     without = evaluate("tiny", out=tmp_path / "txt", tasks="-image", **kw)

@@ -50,10 +50,12 @@ __all__ = [
     "write_clip_benchmark",
 ]
 
+#: Our tasks with a CLIP_benchmark equivalent (the image-only ones have none).
 _TASK_OUT = {
     "zeroshot_classification": "zeroshot_classification",
     "retrieval": "zeroshot_retrieval",
 }
+CLIP_BENCHMARK_TASKS = tuple(_TASK_OUT)
 _TASK_IN = {v: k for k, v in _TASK_OUT.items()}
 _METRIC_OUT = {"top1": "acc1", "top5": "acc5", "mean_per_class_recall": "mean_per_class_recall"}
 _METRIC_IN = {v: k for k, v in _METRIC_OUT.items()}

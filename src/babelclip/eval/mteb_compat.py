@@ -13,7 +13,7 @@ Here a task is one (dataset, task, protocol, prompt set, label set) of a run, na
 its ISO 639-3 code and script as MTEB writes them (``deu-Latn``), the metrics keep babelclip's
 names (``top1``, ``t2i_r@1``..., with their bootstrap intervals), and ``main_score`` is
 :data:`MAIN_SCORE` of the task: ``top1`` for classification, ``t2i_r@1`` (text→image R@1) for
-retrieval. ``mteb_version`` says which writer made the file (``babelclip <version>``);
+retrieval, MAP@R for image→image retrieval, ``top1`` for k-NN (their language: ``zxx-Zxxx``). ``mteb_version`` says which writer made the file (``babelclip <version>``);
 ``dataset_revision`` is the label set (classification) or the protocol; the model folder is
 the model name with ``/`` as ``__`` and its revision the model fingerprint.
 """
@@ -30,7 +30,9 @@ from typing import Any
 from ..languages import get_language
 from .results import Result
 
-MAIN_SCORE = {"zeroshot_classification": "top1", "retrieval": "t2i_r@1"}
+MAIN_SCORE = {"zeroshot_classification": "top1", "retrieval": "t2i_r@1", "image_retrieval": "i2i_map@r",
+              "knn_classification": "top1"}
+NO_LANGUAGE = "zxx"  # the image-only tasks: ISO 639 "no linguistic content", ISO 15924 Zxxx "unwritten"
 
 
 def task_name(r: Result) -> str:
@@ -38,6 +40,8 @@ def task_name(r: Result) -> str:
 
 
 def _languages(tag: str) -> list[str]:
+    if tag == NO_LANGUAGE:
+        return ["zxx-Zxxx"]
     lang = get_language(tag)
     return [f"{lang.iso639_3}-{lang.script}"] if lang.iso639_3 and lang.script else [lang.tag]
 

@@ -27,12 +27,17 @@ def check_formats(formats: Sequence[str] | str) -> list[str]:
 
 
 def write_formats(results: Sequence[Result], out: Path, formats: Sequence[str], seconds: float) -> list[Path]:
-    """CLIP_benchmark JSON in ``out/clip_benchmark/``, MTEB-style JSON in ``out/mteb/``."""
+    """CLIP_benchmark JSON in ``out/clip_benchmark/`` (for the tasks CLIP_benchmark has: not
+    image→image retrieval or k-NN), MTEB-style JSON in ``out/mteb/``."""
     paths: list[Path] = []
     if "clip-benchmark" in formats:
-        from .clip_benchmark_compat import write_clip_benchmark
+        from .clip_benchmark_compat import CLIP_BENCHMARK_TASKS, write_clip_benchmark
 
-        paths += write_clip_benchmark(results, out / "clip_benchmark")
+        kept = [r for r in results if r.task in CLIP_BENCHMARK_TASKS]
+        if len(kept) < len(results):
+            log.info("clip-benchmark format: %d image-only results left out (CLIP_benchmark has no such task)",
+                     len(results) - len(kept))
+        paths += write_clip_benchmark(kept, out / "clip_benchmark")
     if "mteb" in formats:
         from .mteb_compat import write_mteb
 
