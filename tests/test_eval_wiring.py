@@ -134,6 +134,16 @@ def test_image_tasks_run_with_the_benchmark_and_can_be_selected(tmp_path, create
         evaluate("tiny", out=tmp_path / "r", tasks="retrieval", **kw)
 
 
+def test_knn_queries_are_the_images_with_another_of_their_class():
+    from babelclip.eval.image_tasks import image_task_results
+
+    x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.95, 0.05]], np.float32)
+    # image 4 is alone in class 2: a voter, never a query (it could only be classified wrong)
+    _, knn = image_task_results(x, [0, 0, 1, 1, 2], model="m", fingerprint="f", dataset="d", knn_k=1, n_boot=0)
+    assert knn.counts == {"images": 5, "classes": 3, "queries": 4}
+    assert knn.metrics["top1"] == 0.5  # images 0 and 1 have image 4 nearest (misses), 2 and 3 each other
+
+
 def test_task_kinds_are_checked():
     assert select_tasks(None) == select_tasks("all") == ["zeroshot_classification", "retrieval", "keyword_retrieval",
                                                          "image"]

@@ -78,11 +78,11 @@ def _with_adapters(args: argparse.Namespace, model: str) -> tuple[object, object
     from ..train.adapters import load_adapters, load_full_finetune, read_adapter_meta
     from ..train.leakage import adapter_emoji_training, mark_emoji_results
 
-    kw = {} if args.protocol == "default" else {"protocol": args.protocol}
-    base = create_model(model, device=args.device, **kw)
-    full = [d for d in args.adapters if read_adapter_meta(d).get("method") == "full"]
+    full = [d for d in args.adapters if read_adapter_meta(d).get("method") == "full"]  # each checked first
     if full and len(args.adapters) > 1:
         raise ValueError(f"--adapters: {full[0]} is a full fine-tune; give it alone (it replaces every language)")
+    kw = {} if args.protocol == "default" else {"protocol": args.protocol}
+    base = create_model(model, device=args.device, **kw)
     encoder = load_full_finetune(base, full[0]) if full else load_adapters(base, args.adapters)
     trained = adapter_emoji_training(args.adapters)
     return encoder, (lambda results: mark_emoji_results(results, trained)) if trained else None

@@ -121,10 +121,11 @@ def _loo(x: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 def knn_classification_metrics(vectors: np.ndarray, labels: Sequence[int], *, test_vectors: np.ndarray | None = None,
                                test_labels: Sequence[int] | None = None, k: int = 20, temperature: float = 0.07,
                                n_classes: int | None = None, ks: Sequence[int] = (1, 5), n_boot: int = 1000,
-                               seed: int = 0) -> dict[str, float]:
+                               seed: int = 0, queries: Sequence[int] | None = None) -> dict[str, float]:
     """Weighted k-NN classification (module docstring): the train set ``vectors``/``labels``
     votes for ``test_vectors``/``test_labels``, or, without a test set, each image is classified
-    by the others (leave-one-out). Keys of :func:`classification_metrics` plus ``k``."""
+    by the others (leave-one-out; ``queries``: only those rows are classified, every row votes).
+    Keys of :func:`classification_metrics` plus ``k``."""
     if k < 1 or temperature <= 0:
         raise ValueError(f"k must be >= 1 and temperature > 0, got k={k}, temperature={temperature}")
     base = _unit(vectors, "image embeddings")
@@ -133,8 +134,9 @@ def knn_classification_metrics(vectors: np.ndarray, labels: Sequence[int], *, te
     if loo:
         if len(base) < 2:
             raise ValueError("leave-one-out k-NN needs at least two images")
-        q, qy = base, y
-        idx, sims = _loo(base, np.arange(len(base)), k)
+        rows = np.arange(len(base)) if queries is None else np.asarray(queries, dtype=np.int64)
+        q, qy = base[rows], y[rows]
+        idx, sims = _loo(base, rows, k)
     else:
         q = _unit(test_vectors, "test image embeddings")
         qy = _labels(test_labels, len(q), "test labels")
@@ -152,16 +154,20 @@ def knn_classification_metrics(vectors: np.ndarray, labels: Sequence[int], *, te
 def image_task_results(vectors: np.ndarray, labels: Sequence[int], *, model: str, fingerprint: str, dataset: str,
                        knn_k: int = 20, n_boot: int = 1000, seed: int = 0) -> list[Result]:
     """Both tasks on one labelled image set, as :class:`Result` rows (language ``zxx``:
-    no linguistic content). Images labelled -1 (no class) are left out."""
+    no linguistic content). Images labelled -1 (no class) are left out. The queries of both are
+    the images with another image of their class (one alone in its class can be neither found
+    by class nor classified right leave-one-out); every image is a candidate and a voter."""
     y = np.asarray(labels)
     keep = y >= 0
     x, y = np.asarray(vectors)[keep], y[keep]
     counts = {"images": int(keep.sum()), "classes": len(np.unique(y))}
     ret = image_retrieval_metrics(x, y, n_boot=n_boot, seed=seed)
-    knn = knn_classification_metrics(x, y, k=knn_k, n_boot=n_boot, seed=seed)
+    paired = np.flatnonzero(np.bincount(y)[y] >= 2)
+    knn = knn_classification_metrics(x, y, k=knn_k, n_boot=n_boot, seed=seed, queries=paired)
     common = {"model": model, "fingerprint": fingerprint, "dataset": dataset, "language": NO_LANGUAGE}
     return [
         Result(task=IMAGE_RETRIEVAL, metrics=ret, counts={**counts, "queries": int(ret.pop("queries"))},
                protocol="leave-one-out", **common),
-        Result(task=KNN, metrics=knn, counts=counts, protocol=f"leave-one-out k={knn_k}", **common),
+        Result(task=KNN, metrics=knn, counts={**counts, "queries": len(paired)}, protocol=f"leave-one-out k={knn_k}",
+               **common),
     ]
