@@ -12,7 +12,8 @@ mapped to ImageNet classes, any labelled folder).
   same recall under a random ranking (hypergeometric, as for text retrieval).
 * **k-NN classification** (weighted vote of DINO, Caron et al. 2021, arXiv:2104.14294, §A:
   the k nearest neighbours vote for their class with weight ``exp(cos / T)``, T = 0.07):
-  leave-one-out on one set, or a train set voting for a test set. The votes form an
+  leave-one-out on one set (in :func:`image_task_results` the queries are the images with another
+  image of their class, as for retrieval), or a train set voting for a test set. The votes form an
   (images × classes) score matrix handed to :func:`~.metrics.classification_metrics`, so the
   keys (``top1``, ``top5``, ``mean_per_class_recall``, ``top1_norm``, bootstrap CIs) mean what
   they mean for zero-shot classification.
