@@ -215,6 +215,32 @@ def test_paper_scoring_keeps_single_prompt_embeddings_unnormalised(scoring, temp
     assert r.metrics["top1"] == top1
 
 
+class LongShark(TinyEncoder):
+    """Text embeddings not unit-norm (as M-CLIP's under the paper protocol): "Weißer Hai" is 50 long."""
+
+    def encode_texts(self, texts, lang, batch_size=256):
+        vecs = super().encode_texts(texts, lang, batch_size=batch_size)
+        return vecs * np.array([50.0 if t == "Weißer Hai" else 1.0 for t in texts], np.float32)[:, None]
+
+
+def test_evaluate_scores_unnormalised_text_only_under_the_paper_protocol(tmp_path):
+    from babelclip.models.base import l2_normalize
+
+    val, names = _imagenet_folder(tmp_path)
+    enc = LongShark()
+    kw = {"dataset": "babel-imagenet", "images": val, "labels": names, "cache_dir": "none", "language_workers": 1,
+          "n_boot": 0, "quiet": True, "tasks": "zeroshot_classification", "languages": "de"}
+    [default] = evaluate(enc, **kw)
+    [paper] = evaluate(enc, protocol="paper", **kw)
+    images = enc.encode_images([Image.open(p) for p in sorted(val.rglob("*.png"))])
+    text = enc.encode_texts(["Schleie", "Goldfisch", "Weißer Hai"], "de")
+    truth = np.repeat([0, 1, 2], 2)
+    expect_default = float(((images @ l2_normalize(text).T).argmax(1) == truth).mean())
+    expect_paper = float(((images @ text.T).argmax(1) == truth).mean())
+    assert expect_paper != expect_default  # the long text vector wins the images it has a positive cosine with
+    assert (default.metrics["top1"], paper.metrics["top1"]) == (expect_default, expect_paper)
+
+
 # -- nllb-raw: CLIP_benchmark's templates, as released ----------------------------------------------
 @pytest.mark.skipif(not NLLB.is_file(), reason="reference NLLB prompts not present")
 def test_nllb_raw_keeps_the_release_and_builds_clip_benchmarks_classifier():
