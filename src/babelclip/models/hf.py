@@ -240,3 +240,6 @@ def create(
     )
     encoder.options = options
     return encoder
+
+
+OPTIONS = HFOptions  # the family's options class (the registry reads its protocol overrides)
