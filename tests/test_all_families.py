@@ -12,16 +12,16 @@ from babelclip import Encoder, create_model
 TEXTS = ["a photo of a cat", "ein Foto eines Autos", "", "猫の写真 " * 12]
 
 
-def _build(family: str, kind: str, tmp_path):
+def _build(family: str, kind: str, tmp_path, **kw):
     if family == "openclip":
-        return create_model(str(tiny_openclip_model_dir(tmp_path, kind)))
+        return create_model(str(tiny_openclip_model_dir(tmp_path, kind)), **kw)
     if family == "hf":
-        return create_model(str(tiny_clip_dir(tmp_path, kind)))
+        return create_model(str(tiny_clip_dir(tmp_path, kind)), **kw)
     if family == "mclip":
-        return create_model(str(tiny_mclip_dir(tmp_path)))
+        return create_model(str(tiny_mclip_dir(tmp_path)), **kw)
     if family == "st":
         text_dir, image_dir = tiny_st_dirs(tmp_path)
-        return create_model(str(text_dir), image_model=str(image_dir))
+        return create_model(str(text_dir), image_model=str(image_dir), **kw)
     raise AssertionError(family)
 
 
@@ -48,6 +48,26 @@ def test_unit_norm_embeddings(family, kind, tmp_path):
         np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
         sims = texts @ images.T
         assert np.all(np.abs(sims) <= 1.0 + 1e-5)  # cosines, not raw logits
+
+
+#: Families whose paper protocol returns raw text embeddings (the reference scores them so).
+RAW_TEXT_UNDER_PAPER = {"mclip", "st"}
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=[f"{f}-{k}" for f, k in CASES])
+def test_paper_protocol_norms_are_as_declared(family, kind, tmp_path):
+    """Under ``protocol="paper"`` images stay unit rows; texts are unit rows exactly where the
+    encoder declares ``text_normalized`` (M-CLIP and sentence-transformers declare False)."""
+    from babelclip.models.base import capabilities
+
+    model = _build(family, kind, tmp_path, protocol="paper")
+    assert capabilities(model).text_normalized is (family not in RAW_TEXT_UNDER_PAPER)
+    np.testing.assert_allclose(np.linalg.norm(model.encode_images(tiny_images(2)), axis=1), 1.0, atol=1e-5)
+    norms = np.linalg.norm(model.encode_texts(TEXTS[:2], lang="de"), axis=1)
+    if capabilities(model).text_normalized:
+        np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    else:
+        assert np.abs(norms - 1.0).max() > 1e-2
 
 
 def test_babel_lite_unit_norm():
