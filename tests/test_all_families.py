@@ -113,6 +113,13 @@ def test_capabilities_are_declared_by_the_family(family, kind, tmp_path):
     assert model.class_prototypes() is None
     assert model.training_defaults("lora") == TrainingDefaults("output", "mse", 1e-3)
     assert model.text_prefix_sharing is (family == "openclip" and kind == "clip")
+    assert model.text_normalized is True and str(model.device) == "cpu"
+    # the text context search warns with: the tokenizer's (open_clip) or truncation length (transformers)
+    context = {"openclip": lambda m: m.tokenizer.context_length, "hf": lambda m: m.max_length,
+               "mclip": lambda m: m.max_length, "st": lambda m: None}[family](model)
+    assert model.text_context == context
+    if family == "openclip":  # counted by its own tokenizer: a long text fills the context
+        assert model.count_tokens("cat " * 500, "de") == context > model.count_tokens("a cat", "de")
     if family not in TRAINABLE:
         with pytest.raises(TypeError, match="cannot train the text side of STEncoder"):
             trainable_text(model)

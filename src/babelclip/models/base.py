@@ -174,6 +174,11 @@ class EncoderCapabilities(Protocol):
       docs/protocols.md); evaluation then scores them as they are, without re-normalising.
     - ``device``: where it runs ("cpu" unless it says otherwise): data loaders pin memory for a
       GPU, evaluation runs its language workers only on the CPU.
+    - ``text_context``: the text tower's context in tokens (longer texts are truncated), or
+      ``None`` where it does not say; ``count_tokens(text, lang)``: the tokens ``text`` takes in
+      it, ``None`` where the family does not count (callers estimate). Search warns with them.
+    - ``languages``: the codes of the languages the model was trained for, where it declares
+      them (``None``: not declared; the search page then offers XLM-R's languages).
     - ``trainable_text(level)``: its :class:`TrainableText` (``level`` one of TEXT_LEVELS, where
       it offers them); ``TypeError`` where its text side cannot be trained.
     - ``training_defaults(method, level, loss)``: what training uses where the caller gives nothing.
@@ -185,6 +190,10 @@ class EncoderCapabilities(Protocol):
     text_prefix_sharing: bool
     text_normalized: bool
     device: Any
+    text_context: int | None
+    languages: tuple[str, ...] | None
+
+    def count_tokens(self, text: str, lang: str) -> int | None: ...
 
     def trainable_text(self, level: str = "output") -> TrainableText: ...
 
@@ -201,9 +210,14 @@ class Capabilities:
     text_prefix_sharing: bool = False
     text_normalized: bool = True
     device: Any = "cpu"  # a torch encoder's torch.device
+    text_context: int | None = None
+    languages: tuple[str, ...] | None = None
 
     def _described(self) -> str:
         return type(self).__name__
+
+    def count_tokens(self, text: str, lang: str) -> int | None:
+        return None
 
     def trainable_text(self, level: str = "output") -> TrainableText:
         raise TypeError(

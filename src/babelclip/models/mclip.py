@@ -138,6 +138,7 @@ class MCLIPEncoder(TorchEncoder):
                 f"{layout.image_model!r} gives {image.dim}; pair the text encoder with the CLIP it was trained for"
             )
         self.max_length = text_max_length(tokenizer, text.transformer.config, max_length)
+        self.text_context = self.max_length
         preprocess = {
             "text": {
                 "tokenizer": type(tokenizer).__name__,

@@ -92,6 +92,7 @@ class OpenClipEncoder(TorchEncoder):
         self.fingerprint = fingerprint
         self.dim = dim
         self.context_length = int(tokenizer.context_length)
+        self.text_context = self.context_length
         hf = getattr(tokenizer, "tokenizer", None)
         self._hf = (
             hf if getattr(tokenizer, "tokenizer_mode", None) == "" else None
@@ -136,6 +137,9 @@ class OpenClipEncoder(TorchEncoder):
         if self.trim_clip and ids.shape[0]:
             ids = ids[:, : int(self._pool_index(ids).max()) + 1]
         return ids
+
+    def count_tokens(self, text: str, lang: str) -> int | None:
+        return len(self.tokenize([text], get_language(lang))[0])
 
     def _lang_special_tokens(self, lang: Language) -> tuple[list[int], list[int]]:
         """NLLB's source-language template for ``lang``: ([lang], [eos]), or legacy ([], [eos, lang]).
