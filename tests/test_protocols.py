@@ -15,6 +15,7 @@ from _tiny_openclip import tiny_openclip_model_dir  # noqa: E402
 
 from babelclip import create_model  # noqa: E402
 from babelclip.errors import UnsupportedLanguageError  # noqa: E402
+from babelclip.languages import _warn_fallback  # noqa: E402
 from babelclip.models.base import capabilities  # noqa: E402
 from babelclip.models.options import PROTOCOLS, FamilyOptions, OptionsError  # noqa: E402
 from babelclip.models.registry import FAMILIES  # noqa: E402
@@ -77,6 +78,7 @@ def test_unmapped_language_falls_back_under_paper_and_is_unsupported_by_default(
     with pytest.raises(UnsupportedLanguageError, match=r"ab \(Abkhazian\).*no NLLB code") as err:
         default.encode_texts(["a cat"], "ab")  # Abkhazian: neither table has an NLLB code
     assert err.value.language == "ab"
+    _warn_fallback.cache_clear()  # warned once per language and process: another test may have
     with caplog.at_level(logging.WARNING, logger="babelclip.languages"):
         tokens = _first_tokens(paper, ["a cat"], "ab")
     assert tokens == [paper._hf.convert_tokens_to_ids("eng_Latn")]
