@@ -1,12 +1,12 @@
-"""Where the shared reference files live: ``../shared/reference`` beside the clone (CI and the
-developers' checkouts), else the workplace's copy. Tests read them by path; nothing is copied."""
+"""Where the shared reference files live: ``$BABELCLIP_REFERENCE`` if set (a checkout elsewhere,
+e.g. a git worktree), else ``../shared/reference`` beside the clone (CI and the developers'
+checkouts). Tests read them by path; nothing is copied."""
+import os
 from pathlib import Path
 
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REFERENCE.is_dir():
-    REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(os.environ.get("BABELCLIP_REFERENCE") or Path(__file__).resolve().parents[2] / "shared" / "reference")
 BABEL_IMAGENET = REFERENCE / "babel-imagenet"
 
 needs_reference = pytest.mark.skipif(

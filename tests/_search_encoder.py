@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from babelclip.languages import get_language
-from babelclip.models.base import Fingerprint, l2_normalize
+from babelclip.models.base import Capabilities, Fingerprint, l2_normalize
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 160, 0), "blue": (0, 0, 255), "yellow": (255, 220, 0)}
 WORDS = {
@@ -16,9 +16,9 @@ WORDS = {
 }
 
 
-class ColourEncoder:
+class ColourEncoder(Capabilities):
     dim = 4
-    context_length = 8  # tokens: words + 2, so a long query is "truncated"
+    text_context = 8  # tokens: words + 2, so a long query is "truncated" (declared: EncoderCapabilities)
 
     def __init__(self, name: str = "colour", weights: str = "colour-v1"):
         self.fingerprint = Fingerprint("test", name, weights, "mean-rgb")
@@ -44,8 +44,8 @@ class ColourEncoder:
             out.append([*rgb, 0.05])
         return l2_normalize(np.asarray(out, np.float32))
 
-    def tokenize(self, texts, lang):
-        return [["<s>", *t.split()[: self.context_length - 2], "</s>"] for t in texts]
+    def count_tokens(self, text: str, lang: str) -> int:
+        return len(["<s>", *text.split()[: self.text_context - 2], "</s>"])
 
 
 def write_images(folder, names_colours: dict[str, str]) -> None:

@@ -12,16 +12,16 @@ from babelclip import Encoder, create_model
 TEXTS = ["a photo of a cat", "ein Foto eines Autos", "", "猫の写真 " * 12]
 
 
-def _build(family: str, kind: str, tmp_path):
+def _build(family: str, kind: str, tmp_path, **kw):
     if family == "openclip":
-        return create_model(str(tiny_openclip_model_dir(tmp_path, kind)))
+        return create_model(str(tiny_openclip_model_dir(tmp_path, kind)), **kw)
     if family == "hf":
-        return create_model(str(tiny_clip_dir(tmp_path, kind)))
+        return create_model(str(tiny_clip_dir(tmp_path, kind)), **kw)
     if family == "mclip":
-        return create_model(str(tiny_mclip_dir(tmp_path)))
+        return create_model(str(tiny_mclip_dir(tmp_path)), **kw)
     if family == "st":
         text_dir, image_dir = tiny_st_dirs(tmp_path)
-        return create_model(str(text_dir), image_model=str(image_dir))
+        return create_model(str(text_dir), image_model=str(image_dir), **kw)
     raise AssertionError(family)
 
 
@@ -48,6 +48,26 @@ def test_unit_norm_embeddings(family, kind, tmp_path):
         np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
         sims = texts @ images.T
         assert np.all(np.abs(sims) <= 1.0 + 1e-5)  # cosines, not raw logits
+
+
+#: Families whose paper protocol returns raw text embeddings (the reference scores them so).
+RAW_TEXT_UNDER_PAPER = {"mclip", "st"}
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=[f"{f}-{k}" for f, k in CASES])
+def test_paper_protocol_norms_are_as_declared(family, kind, tmp_path):
+    """Under ``protocol="paper"`` images stay unit rows; texts are unit rows exactly where the
+    encoder declares ``text_normalized`` (M-CLIP and sentence-transformers declare False)."""
+    from babelclip.models.base import capabilities
+
+    model = _build(family, kind, tmp_path, protocol="paper")
+    assert capabilities(model).text_normalized is (family not in RAW_TEXT_UNDER_PAPER)
+    np.testing.assert_allclose(np.linalg.norm(model.encode_images(tiny_images(2)), axis=1), 1.0, atol=1e-5)
+    norms = np.linalg.norm(model.encode_texts(TEXTS[:2], lang="de"), axis=1)
+    if capabilities(model).text_normalized:
+        np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    else:
+        assert np.abs(norms - 1.0).max() > 1e-2
 
 
 def test_babel_lite_unit_norm():
@@ -93,6 +113,13 @@ def test_capabilities_are_declared_by_the_family(family, kind, tmp_path):
     assert model.class_prototypes() is None
     assert model.training_defaults("lora") == TrainingDefaults("output", "mse", 1e-3)
     assert model.text_prefix_sharing is (family == "openclip" and kind == "clip")
+    assert model.text_normalized is True and str(model.device) == "cpu"
+    # the text context search warns with: the tokenizer's (open_clip) or truncation length (transformers)
+    context = {"openclip": lambda m: m.tokenizer.context_length, "hf": lambda m: m.max_length,
+               "mclip": lambda m: m.max_length, "st": lambda m: None}[family](model)
+    assert model.text_context == context
+    if family == "openclip":  # counted by its own tokenizer: a long text fills the context
+        assert model.count_tokens("cat " * 500, "de") == context > model.count_tokens("a cat", "de")
     if family not in TRAINABLE:
         with pytest.raises(TypeError, match="cannot train the text side of STEncoder"):
             trainable_text(model)

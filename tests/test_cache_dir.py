@@ -67,9 +67,9 @@ def test_every_encoding_command_takes_the_same_flag(capsys):
     ev = parser.parse_args(["eval", "--dataset", "tuxpaint", "--cache-dir", "none"])
     assert ev.cache_dir == "none"
     tr = parser.parse_args(["train", "--lang", "de", "--parallel", "cldr", "--out", "o", "--cache-dir", "d"])
-    assert tr.cache == "d"
+    assert tr.cache_dir == "d"
     old = parser.parse_args(["train", "--lang", "de", "--parallel", "cldr", "--out", "o", "--cache", "d"])
-    assert old.cache == "d"  # the old spelling still works, hidden from --help, and says it is deprecated
+    assert old.cache_dir == "d"  # the old spelling still works, hidden from --help, and says it is deprecated
     assert "--cache is deprecated, use --cache-dir" in capsys.readouterr().err
     for cmd in ("eval", "train"):
         with pytest.raises(SystemExit):

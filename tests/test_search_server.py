@@ -76,7 +76,9 @@ def test_link_swapped_in_after_indexing_is_refused(app_env):
 
 
 def test_picker_lists_declared_languages_by_name():
-    class E:
+    from babelclip.models.base import Capabilities
+
+    class E(Capabilities):  # declares its languages (EncoderCapabilities.languages)
         languages = ("de", "ja", "zho_Hant")
 
     names = [lang.name for lang in model_languages(E())]

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
 
     for name in list_models(args.pattern):
         info = model_info(name)
-        print(f"{name}\t{info.get('description', FAMILIES['babel-lite'].description if name == 'babel-lite' else '')}")
+        print(f"{name}\t{info.get('description', '')}")
     print("\nfamilies (also accept local directories and any ID of the family):")
     for f in FAMILIES.values():
         print(f"  {f.prefix}:\t{f.description}  [pip install 'babelclip[{f.extra}]']")

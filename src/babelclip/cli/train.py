@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None, help="Babel-ImageNet labels file for the evaluations before and after")
     p.add_argument("--tuxpaint", default=None, metavar="DIR",
                    help="Tux Paint stamps folder for text->image retrieval before and after (default: /usr/share/tuxpaint/stamps)")
-    add_cache_dir_flag(p, dest="cache", what="the stamp images", deprecated_alias="--cache")
+    add_cache_dir_flag(p, what="the stamp images", deprecated_alias="--cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.set_defaults(func=run)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     )
     rep = train_language(args.model, args.lang, args.parallel, args.out, config, resume=args.resume,
                          labels_path=args.labels, level=defaults.level, encoder=encoder,
-                         tuxpaint_root=args.tuxpaint, cache_dir=args.cache)
+                         tuxpaint_root=args.tuxpaint, cache_dir=args.cache_dir)
     r = rep.result
     print(f"pairs: {rep.n_pairs_read} read, {rep.leakage.n_dropped} dropped by the leakage guard; {rep.leakage.summary()}")
     print(f"steps: {r.steps_done}; loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}; trained {r.trainable_params} "

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..languages import get_language
+from ..models.registry import reference_name
 from .analysis import dataset_family
 from .results import Result
 
@@ -110,11 +111,7 @@ def to_clip_benchmark(result: Result) -> dict[str, Any]:
             f"task {result.task!r} has no CLIP_benchmark equivalent; allowed: {', '.join(_TASK_OUT)}"
         )
     dataset, codes = _dataset_out(result.dataset)
-    family_name, _, rest = result.model.partition(":")
-    if family_name == "openclip" and rest:
-        model, _, pretrained = rest.partition("@")
-    else:
-        model, pretrained = result.model, ""
+    model, pretrained = reference_name(result.model)
     metrics = {(_metric_out(k) or k): float(v) for k, v in result.metrics.items()}
     return {
         "dataset": dataset,

@@ -16,7 +16,10 @@ results) holds the full set — the same vectors one process would compute.
 Texts: de-duplicated within a call, looked up by ``(lang, text)``, the rest encoded in batches
 sorted by length (so a tokenizer that pads to the longest text in a batch wastes little), then
 cached. A model that declares ``text_language_agnostic = True`` (no language token in its text
-input) shares text embeddings across languages: they are cached under the language ``"*"``.
+input; :class:`~babelclip.models.base.EncoderCapabilities`) shares text embeddings across
+languages: they are cached under the language ``"*"``. Text embeddings are cached as the encoder
+returns them: unit rows, or raw rows where it declares ``text_normalized = False`` (a protocol
+option; its fingerprint, and so its cache, differs).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.images import ImageItem, ImageSource, decode, read_bytes
+from ..models.base import PixelEncoder, capabilities
 from .cache import EmbeddingCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,12 +151,12 @@ def encode_images(
     missing = [i for i, k in enumerate(keys) if k and k not in cached and k not in known_bad]
     mine = [missing[j] for j in _shard(len(missing), batch_size, rank, world)]
 
-    preprocess = getattr(encoder, "preprocess", None) if hasattr(encoder, "encode_pixels") else None
+    preprocess = encoder.preprocess if isinstance(encoder, PixelEncoder) else None
     dataset = _Decoded([items[i] for i in mine], source.loader, preprocess)
     mp_ctx = "fork" if num_workers > 0 and _can_fork() else None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=_collate, multiprocessing_context=mp_ctx,
-                        pin_memory=str(getattr(encoder, "device", "cpu")).startswith("cuda"))
+                        pin_memory=str(capabilities(encoder).device).startswith("cuda"))
     fresh: dict[int, np.ndarray] = {}
     fresh_failed: dict[int, str] = {}
     with tqdm(total=len(mine), desc=f"images {source.name}", unit="img", disable=quiet or rank != 0) as bar:
@@ -198,7 +202,7 @@ def _can_fork() -> bool:
 
 
 def _encode_batch(encoder: Encoder, data: list, batch_size: int) -> np.ndarray:
-    if hasattr(encoder, "encode_pixels") and not hasattr(data[0], "convert"):
+    if isinstance(encoder, PixelEncoder):  # the data loader ran its preprocess
         import torch
 
         return np.asarray(encoder.encode_pixels(torch.stack(data)), dtype=np.float32)
@@ -221,7 +225,7 @@ def _gather(fresh: dict[int, np.ndarray], failed: dict[int, str]) -> tuple[dict[
 
 def text_cache_language(encoder: Encoder, lang: str) -> str:
     """The language under which ``encoder``'s text embeddings are cached (see module docstring)."""
-    return ANY_LANGUAGE if getattr(encoder, "text_language_agnostic", False) else lang
+    return ANY_LANGUAGE if capabilities(encoder).text_language_agnostic else lang
 
 
 def encode_texts(
@@ -232,7 +236,8 @@ def encode_texts(
     *,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """``(len(texts), dim)`` unit-norm embeddings; each distinct text reaches the model at most once.
+    """``(len(texts), dim)`` embeddings as the encoder returns them (unit rows unless it declares
+    ``text_normalized = False``); each distinct text reaches the model at most once.
 
     A call whose ordered distinct texts were all seen together before is answered from one
     cached block (:meth:`EmbeddingCache.get_text_block`), with no per-text lookups. Otherwise
@@ -265,7 +270,7 @@ def _encode_unique(encoder: Encoder, unique: list[str], key_lang: str, lang: str
     have = cache.get_texts(key_lang, unique)
     if len(have) == len(unique):
         order: list[str] = []
-    elif getattr(encoder, "text_prefix_sharing", False):
+    elif capabilities(encoder).text_prefix_sharing:
         order = sorted(unique)  # texts that begin alike in the same call (one group split per chunk at most)
     else:
         order = sorted(unique, key=lambda t: (len(t), t))  # little padding per batch

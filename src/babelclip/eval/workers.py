@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnsupportedLanguageError
+from ..models.base import capabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.base import Encoder
@@ -84,8 +85,9 @@ def _why_serial(encoder: Encoder, cache: EmbeddingCache) -> str:
 
     from .encode import _dist
 
-    if not str(getattr(encoder, "device", "cpu")).startswith("cpu"):
-        return f"the model runs on {encoder.device}, not the CPU"
+    device = capabilities(encoder).device
+    if not str(device).startswith("cpu"):
+        return f"the model runs on {device}, not the CPU"
     if cache.path is None:
         return "the embedding cache is in memory (workers share texts through a cache on disk)"
     if _dist()[1] > 1:

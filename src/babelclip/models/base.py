@@ -81,7 +81,9 @@ class Encoder(Protocol):
     """A multilingual image–text model.
 
     Both methods return float32 arrays of shape ``(n, dim)`` whose rows have unit L2 norm, so a
-    dot product is a cosine similarity for every model. ``lang`` is any code the language
+    dot product is a cosine similarity for every model (the one exception is opt-in: an encoder
+    created with a protocol option for raw text embeddings declares ``text_normalized = False``,
+    :class:`EncoderCapabilities`). ``lang`` is any code the language
     table knows (BCP-47, NLLB, Babel-ImageNet, ...); it travels per call so models with
     language tokens tag every text correctly without global state.
 
@@ -166,6 +168,17 @@ class EncoderCapabilities(Protocol):
     - ``text_prefix_sharing``: the encoder computes shared text prefixes once (open_clip's causal
       towers): the caches hand it texts in lexicographic rather than length order, so texts that
       begin alike arrive in the same call.
+    - ``text_normalized``: ``encode_texts`` returns unit rows (the :class:`Encoder` rule). False
+      only where a protocol option asked for raw text embeddings (M-CLIP's and
+      sentence-transformers' ``normalize_text=False``, the reference code's scoring:
+      docs/protocols.md); evaluation then scores them as they are, without re-normalising.
+    - ``device``: where it runs ("cpu" unless it says otherwise): data loaders pin memory for a
+      GPU, evaluation runs its language workers only on the CPU.
+    - ``text_context``: the text tower's context in tokens (longer texts are truncated), or
+      ``None`` where it does not say; ``count_tokens(text, lang)``: the tokens ``text`` takes in
+      it, ``None`` where the family does not count (callers estimate). Search warns with them.
+    - ``languages``: the codes of the languages the model was trained for, where it declares
+      them (``None``: not declared; the search page then offers XLM-R's languages).
     - ``trainable_text(level)``: its :class:`TrainableText` (``level`` one of TEXT_LEVELS, where
       it offers them); ``TypeError`` where its text side cannot be trained.
     - ``training_defaults(method, level, loss)``: what training uses where the caller gives nothing.
@@ -175,6 +188,12 @@ class EncoderCapabilities(Protocol):
 
     text_language_agnostic: bool
     text_prefix_sharing: bool
+    text_normalized: bool
+    device: Any
+    text_context: int | None
+    languages: tuple[str, ...] | None
+
+    def count_tokens(self, text: str, lang: str) -> int | None: ...
 
     def trainable_text(self, level: str = "output") -> TrainableText: ...
 
@@ -189,9 +208,16 @@ class Capabilities:
 
     text_language_agnostic: bool = False
     text_prefix_sharing: bool = False
+    text_normalized: bool = True
+    device: Any = "cpu"  # a torch encoder's torch.device
+    text_context: int | None = None
+    languages: tuple[str, ...] | None = None
 
     def _described(self) -> str:
         return type(self).__name__
+
+    def count_tokens(self, text: str, lang: str) -> int | None:
+        return None
 
     def trainable_text(self, level: str = "output") -> TrainableText:
         raise TypeError(

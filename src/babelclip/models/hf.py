@@ -98,6 +98,7 @@ class HFEncoder(TorchEncoder):
         self.image_processor = image_processor
         self.arch = arch
         self.max_length = text_max_length(tokenizer, model.config.text_config, max_length)
+        self.text_context = self.max_length
         self.padding = "max_length" if arch.pad_to_max_length else "longest"
         self.dim = (
             int(model.config.projection_dim)
@@ -240,3 +241,6 @@ def create(
     )
     encoder.options = options
     return encoder
+
+
+OPTIONS = HFOptions  # the family's options class (the registry reads its protocol overrides)

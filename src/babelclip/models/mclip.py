@@ -26,13 +26,15 @@ Accepted names:
 
   where ``text_model`` is a transformers model directory with its tokenizer, ``head`` holds
   ``weight``/``bias`` of the linear layer, and ``image_model`` is a babelclip model name or a
-  directory (relative to this one) loaded through :func:`babelclip.create_model`.
+  directory (relative to this one) loaded through the ``tower_factory`` the registry passes
+  (:func:`babelclip.create_model`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,7 +44,7 @@ import torch
 from ..languages import Language
 from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
-from .options import OptionsError
+from .options import OptionsError, TextNormalizationOptions, normalization_extra
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
 from .transformers_parts import TransformersTextOptions, read_model_type, text_max_length
 
@@ -121,8 +123,10 @@ class MCLIPEncoder(TorchEncoder):
         dtype: Any,
         max_length: int | None = None,
         image_transform: tuple[Any, dict[str, Any]] | None = None,
+        normalize_text: bool = True,
     ):
         super().__init__(device, dtype)
+        self.text_normalized = normalize_text
         self.text = text.to(self.device, self.dtype).eval()
         self.image_transform = image_transform[0] if image_transform else None
         self.tokenizer = tokenizer
@@ -134,6 +138,7 @@ class MCLIPEncoder(TorchEncoder):
                 f"{layout.image_model!r} gives {image.dim}; pair the text encoder with the CLIP it was trained for"
             )
         self.max_length = text_max_length(tokenizer, text.transformer.config, max_length)
+        self.text_context = self.max_length
         preprocess = {
             "text": {
                 "tokenizer": type(tokenizer).__name__,
@@ -154,6 +159,7 @@ class MCLIPEncoder(TorchEncoder):
             weights=f"text={text_weights};image={image.fingerprint.family}:{image.fingerprint.name}:{image.fingerprint.weights}",
             preprocess=json.dumps(preprocess, sort_keys=True, default=str),
             dtype=dtype_name(self.dtype),
+            extra=normalization_extra(normalize_text),
         )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
@@ -310,7 +316,7 @@ def _build_text(layout: MCLIPLayout, pretrained: bool, seed: int) -> tuple[MCLIP
 
 
 @dataclass(frozen=True)
-class MCLIPOptions(TransformersTextOptions):
+class MCLIPOptions(TransformersTextOptions, TextNormalizationOptions):
     """Options of :func:`create`: those of ``hf`` (an ``hf:`` name may resolve to M-CLIP), and
     the image tower to pair."""
 
@@ -345,15 +351,17 @@ def create(
     ident: str,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
+    *,
+    tower_factory: Callable[..., Encoder],
     **opts: Any,
 ) -> Encoder:
     """Load an M-CLIP model (hub ``ORG/NAME``, a local snapshot, or babelclip's local format).
 
     ``image_model`` overrides the paired image tower; ``image_opts`` pass through to its
-    ``create_model`` call. ``pretrained=False`` gives random weights (``seed``) on both sides.
+    ``tower_factory`` call (the registry passes :func:`babelclip.create_model`, so the tower may
+    be any family's name or directory without this module knowing the registry).
+    ``pretrained=False`` gives random weights (``seed``) on both sides.
     """
-    from .registry import create_model
-
     options = MCLIPOptions.from_kwargs(opts)
     pretrained, seed = options.pretrained, options.seed
     layout = _layout(ident, pretrained, options.image_model, options.revision)
@@ -361,7 +369,7 @@ def create(
     ref = layout.image_model
     if ":" not in ref and (Path(ident) / ref).is_dir():
         ref = str(Path(ident) / ref)
-    image = create_model(
+    image = tower_factory(
         ref,
         device=device,
         dtype=dtype,
@@ -382,6 +390,10 @@ def create(
         dtype=resolve_dtype(dtype),
         max_length=options.max_length,
         image_transform=_image_transform(image, options.image_preprocess),
+        normalize_text=options.normalize_text,
     )
     encoder.options = options
     return encoder
+
+
+OPTIONS = MCLIPOptions  # the family's options class (the registry reads its protocol overrides)

@@ -7,6 +7,11 @@ default. ``as_dict()`` gives the JSON form a saved record keeps; ``from_dict`` r
 through the same checks (as sentence-transformers modules save their ``config_keys``), so a load
 can never pick up a silent default or a misspelt key.
 
+``protocol_options(protocol)`` gives the overrides a named evaluation protocol applies
+(:data:`PROTOCOLS`; ``create_model(name, protocol="paper")``): each family declares its own in
+``PROTOCOL_OPTIONS``, so the protocol's choices live beside the options they set
+(docs/protocols.md says which reference code each reproduces).
+
 The options several families share are declared once, in :class:`WeightsOptions` (random
 weights for offline tests) and :class:`HubOptions` (a hub revision).
 """
@@ -15,6 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Self
+
+
+#: Named evaluation protocols: ``default`` (babelclip's choices) and ``paper`` (the Babel-ImageNet
+#: reference evaluation code's, where they differ: docs/protocols.md).
+PROTOCOLS = ("default", "paper")
 
 
 class OptionsError(TypeError, ValueError):
@@ -48,6 +58,15 @@ class FamilyOptions:
     defaults and may override :meth:`validate` for checks of values beyond their types."""
 
     family: ClassVar[str] = "model"  # how messages name the family
+    #: protocol name -> option overrides it applies (only protocols that change something)
+    PROTOCOL_OPTIONS: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    @classmethod
+    def protocol_options(cls, protocol: str) -> dict[str, Any]:
+        """The options ``protocol`` sets for this family ({} where it changes nothing)."""
+        if protocol not in PROTOCOLS:
+            raise OptionsError(f"unknown evaluation protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+        return dict(cls.PROTOCOL_OPTIONS.get(protocol, {}))
 
     @classmethod
     def allowed(cls) -> str:
@@ -108,3 +127,20 @@ class HubOptions(WeightsOptions):
     """Options of the families that read Hugging Face hub repositories."""
 
     revision: str | None = None  # a hub branch, tag or commit (also accepted as NAME@REVISION)
+
+
+@dataclass(frozen=True)
+class TextNormalizationOptions(FamilyOptions):
+    """The protocol option of the families whose reference scoring uses raw text embeddings
+    (M-CLIP, sentence-transformers: Babel-ImageNet's evaluation code scores their single-prompt
+    runs on unnormalised text embeddings, docs/protocols.md). Off by default."""
+
+    normalize_text: bool = True  # False: encode_texts returns the tower's raw rows (text_normalized False)
+
+    PROTOCOL_OPTIONS: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"normalize_text": False}}
+
+
+def normalization_extra(normalize_text: bool) -> tuple[tuple[str, str], ...]:
+    """What ``normalize_text`` adds to a fingerprint's ``extra``: nothing at the default (so the
+    caches of default runs stay valid), a mark where raw text embeddings are returned."""
+    return () if normalize_text else (("normalize_text", "false"),)

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from .base import Encoder, OtherFamilyError
+from .options import FamilyOptions
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,11 @@ class Family:
     description: str
     extra: str  # the pip extra that installs its dependencies
     local_files: str  # what its local directories hold (the module's ``recognises`` decides)
+    pairs_towers: bool = False  # its create() builds a paired image tower by name: gets ``tower_factory``
 
     def load(self) -> ModuleType:
-        """The family's module: ``create(ident, device, dtype, **options)`` and ``recognises(path)``."""
+        """The family's module: ``create(ident, device, dtype, **options)``, ``recognises(path)``
+        and ``OPTIONS`` (its :class:`~babelclip.models.options.FamilyOptions` subclass)."""
         try:
             return importlib.import_module(self.module)
         except ImportError as e:
@@ -49,8 +52,14 @@ class Family:
                 f"({e}); install them with: pip install 'babelclip[{self.extra}]'"
             ) from e
 
-    def factory(self):
-        return self.load().create
+    def build(self, ident: str, *, device: Any, dtype: Any, protocol: str, opts: dict[str, Any]) -> Encoder:
+        """The family's encoder for ``ident``: ``protocol``'s option overrides (the family's
+        ``OPTIONS.protocol_options``) under the explicit ``opts``, which win."""
+        module = self.load()
+        merged = {**module.OPTIONS.protocol_options(protocol), **opts}
+        if self.pairs_towers:
+            return module.create(ident, device=device, dtype=dtype, tower_factory=create_model, **merged)
+        return module.create(ident, device=device, dtype=dtype, **merged)
 
 
 FAMILIES: dict[str, Family] = {
@@ -61,7 +70,7 @@ FAMILIES: dict[str, Family] = {
         Family("hf", "babelclip.models.hf", "transformers CLIPModel, SiglipModel, AltCLIPModel, ChineseCLIPModel", "hf",
                "config.json"),
         Family("mclip", "babelclip.models.mclip", "M-CLIP: XLM-R/M-BERT text + linear head, paired CLIP vision tower", "mclip",
-               "mclip_config.json, or config.json of model_type M-CLIP"),
+               "mclip_config.json, or config.json of model_type M-CLIP", pairs_towers=True),
         Family("st", "babelclip.models.sentence_transformers", "sentence-transformers multilingual CLIP (text model + paired image model)", "st",
                "modules.json"),
         Family("babel-lite", "babelclip.models.babel_lite", "the embedded default: EfficientNet-Lite0 + multilingual-e5-small, offline", "lite",
@@ -89,7 +98,10 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def model_info(name: str) -> dict[str, Any]:
-    """What the zoo records about a model (languages, parameters, paper), or ``{}``."""
+    """What the zoo records about a model (languages, parameters, paper), or ``{}``; the
+    default model, which the zoo does not list, is described by its family."""
+    if name == DEFAULT_MODEL:
+        return {"description": FAMILIES["babel-lite"].description, **_zoo().get(name, {})}
     return _zoo().get(name, {})
 
 
@@ -129,18 +141,33 @@ def split_name(name: str) -> tuple[str, str]:
     return prefix, ident
 
 
-def create_model(name: str = DEFAULT_MODEL, *, device: str = "cpu", dtype: str | None = None, **opts: Any) -> Encoder:
+def create_model(name: str = DEFAULT_MODEL, *, device: str = "cpu", dtype: str | None = None,
+                 protocol: str = "default", **opts: Any) -> Encoder:
     """Build an :class:`~babelclip.models.base.Encoder` by name.
 
     ``device`` is ``cpu``, ``cuda``, ``mps`` or ``auto``; ``dtype`` ``float32`` (default),
     ``float16`` or ``bfloat16``. Family-specific options pass through ``opts`` (for example
-    ``pretrained=False`` builds random weights, used by the offline tests).
+    ``pretrained=False`` builds random weights, used by the offline tests). ``protocol``
+    (:data:`~babelclip.models.options.PROTOCOLS`): ``default`` changes nothing; ``paper`` sets
+    the family options that reproduce the Babel-ImageNet reference evaluation
+    (docs/protocols.md); options given in ``opts`` win over the protocol's.
     """
+    FamilyOptions.protocol_options(protocol)  # an unknown protocol fails before anything loads
     family, ident = split_name(name)
     try:
-        return FAMILIES[family].factory()(ident, device=device, dtype=dtype, **opts)
+        return FAMILIES[family].build(ident, device=device, dtype=dtype, protocol=protocol, opts=opts)
     except OtherFamilyError as e:  # e.g. hf:M-CLIP/... resolves to an M-CLIP text encoder
         if e.family == family or e.family not in FAMILIES:
             raise
         log.info("%s: %s; loading it as %s", name, e, e.family)
-        return FAMILIES[e.family].factory()(ident, device=device, dtype=dtype, **opts)
+        return FAMILIES[e.family].build(ident, device=device, dtype=dtype, protocol=protocol, opts=opts)
+
+
+def reference_name(name: str) -> tuple[str, str]:
+    """``(model, pretrained)`` as CLIP_benchmark names a model: open_clip's architecture and tag
+    for ``openclip:ARCH@TAG``, else the name itself and ""."""
+    family, _, rest = name.partition(":")
+    if family == "openclip" and rest:
+        model, _, pretrained = rest.partition("@")
+        return model, pretrained
+    return name, ""

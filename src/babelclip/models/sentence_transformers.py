@@ -29,7 +29,7 @@ import torch
 from ..languages import Language
 from .base import Fingerprint
 from .hub import ResolvedWeights, resolve_weights, split_revision
-from .options import HubOptions
+from .options import HubOptions, TextNormalizationOptions, normalization_extra
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
 from .transformers_parts import image_processor_description
 
@@ -109,9 +109,11 @@ class STEncoder(TorchEncoder):
         preprocess: dict[str, Any],
         device: Any,
         dtype: Any,
+        normalize_text: bool = True,
     ):
         super().__init__(device, dtype)
         self.text, self.image = text, image
+        self.text_normalized = normalize_text
         self.dim = int(text.get_embedding_dimension())
         image_dim = int(image.get_embedding_dimension())
         if image_dim != self.dim:
@@ -125,6 +127,7 @@ class STEncoder(TorchEncoder):
             weights,
             json.dumps(preprocess, sort_keys=True, default=str),
             dtype_name(self.dtype),
+            normalization_extra(normalize_text),
         )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
@@ -142,7 +145,7 @@ class STEncoder(TorchEncoder):
 
 
 @dataclass(frozen=True)
-class STOptions(HubOptions):
+class STOptions(HubOptions, TextNormalizationOptions):
     """Options of :func:`create`, besides ``pretrained``, ``seed`` and ``revision``."""
 
     family: ClassVar[str] = "sentence-transformers"
@@ -199,7 +202,11 @@ def create(
     name = repo if not Path(repo).exists() else Path(repo).resolve().name
     weights = text_w if image is text else f"text={text_w};image={image_w}"
     encoder = STEncoder(
-        text, image, name=name, weights=weights, preprocess=preprocess, device=dev, dtype=dt
+        text, image, name=name, weights=weights, preprocess=preprocess, device=dev, dtype=dt,
+        normalize_text=options.normalize_text,
     )
     encoder.options = options
     return encoder
+
+
+OPTIONS = STOptions  # the family's options class (the registry reads its protocol overrides)

@@ -66,6 +66,11 @@ def state_dict_hash(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def float_rows(x: torch.Tensor) -> np.ndarray:
+    """float32 rows as they are, on the CPU as numpy (``text_normalized = False``)."""
+    return x.float().cpu().numpy()
+
+
 def normalize_rows(x: torch.Tensor) -> np.ndarray:
     """float32, unit L2 norm per row, on the CPU as numpy."""
     x = x.float()
@@ -121,14 +126,16 @@ class TorchEncoder(Capabilities):
         return normalize_rows(feats)
 
     def encode_texts(self, texts: Sequence[str], lang: str, batch_size: int = 256) -> np.ndarray:
-        """Texts, all in language ``lang`` → ``(n, dim)`` unit-norm float32 array."""
+        """Texts, all in language ``lang`` → ``(n, dim)`` unit-norm float32 array (rows as the
+        tower gives them where the encoder declares ``text_normalized = False``)."""
         if isinstance(texts, str):
             raise TypeError("encode_texts expects a sequence of strings, got a single str")
         language = get_language(lang)
+        rows = normalize_rows if self.text_normalized else float_rows
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                out.append(normalize_rows(self._text_features(list(texts[i : i + batch_size]), language)))
+                out.append(rows(self._text_features(list(texts[i : i + batch_size]), language)))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def __repr__(self) -> str:

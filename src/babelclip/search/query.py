@@ -22,6 +22,7 @@ from ..cache_dir import embeddings_dir
 from ..eval.cache import EmbeddingCache
 from ..eval.encode import encode_texts
 from ..languages import get_language
+from ..models.base import capabilities
 from .store import FileRow, FileTable, content_key, is_inside, sha256_file
 from .vectors import EXACT_LIMIT, VectorIndex, key_of
 
@@ -52,29 +53,27 @@ def _how_to_build(folders: Sequence[str] | None) -> str:
 
 
 def context_tokens(encoder: Encoder) -> int | None:
-    """The model's text context in tokens, when it says (open_clip, transformers, babel-lite)."""
-    for obj, attr in ((encoder, "context_length"), (encoder, "max_length"),
-                      (getattr(encoder, "text_prep", None), "max_length")):
-        n = getattr(obj, attr, None)
-        if isinstance(n, int) and n > 0:
-            return n
-    return None
+    """The model's text context in tokens, when it declares one (open_clip, transformers, M-CLIP,
+    babel-lite: ``EncoderCapabilities.text_context``)."""
+    n = capabilities(encoder).text_context
+    return n if isinstance(n, int) and n > 0 else None
 
 
 def warn_if_truncated(encoder: Encoder, text: str, lang: str) -> bool:
     """Log a warning when ``text`` fills the model's whole context, so its end is cut off.
 
     Every family's tokenizer truncates to the context, so a long query never errors; this only
-    says that the end of the query was not read. Counted with the model's own tokenizer when it
-    exposes one (``tokenize``); otherwise estimated as one token per word.
+    says that the end of the query was not read. Counted with the model's own tokenizer where it
+    counts (``EncoderCapabilities.count_tokens``); otherwise estimated as one token per word.
     """
     n_ctx = context_tokens(encoder)
     if n_ctx is None:
         return False
-    tokenize = getattr(encoder, "tokenize", None)
     try:
-        n = len(tokenize([text], lang)[0]) if callable(tokenize) else len(text.split()) + 2
+        n = capabilities(encoder).count_tokens(text, lang)
     except Exception:  # noqa: BLE001 - counting is advisory: never fail a query over it
+        n = None
+    if n is None:
         n = len(text.split()) + 2
     if n >= n_ctx:
         log.warning("query of %d characters fills the model's context of %d tokens: the text after that is "

@@ -25,6 +25,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..languages import Language, all_languages, get_language
+from ..models.base import capabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     from .query import Hit, Searcher
@@ -38,7 +39,7 @@ def model_languages(encoder: Any) -> list[Language]:
     """The languages offered in the picker: the encoder's own ``languages`` when it declares
     them, else the languages of XLM-R's training data (CC-100; the table's ``xlmr`` flag), which every text tower of
     babel-lite, M-CLIP and the XLM-R open_clip models was pre-trained on."""
-    declared = getattr(encoder, "languages", None)
+    declared = capabilities(encoder).languages
     if declared:
         langs = [get_language(c) for c in declared]
     else:

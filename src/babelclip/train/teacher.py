@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .distributed import process_group, rank_world
-from .text_side import TrainableText
+from .text_side import TextSide, TrainableText
 
 
 def texts_hash(texts: list[str]) -> str:
@@ -30,7 +30,7 @@ def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str |
 
     path = None
     if cache_dir is not None:
-        kind = getattr(text, "kind", "")  # e.g. babel-lite's "output" vs "tower" embeddings
+        kind = text.kind if isinstance(text, TextSide) else ""  # e.g. babel-lite's "output" vs "tower" embeddings
         path = Path(cache_dir) / f"teacher-{text.fingerprint.key}{'-' + kind if kind else ''}-{texts_hash(english)}.npy"
     rank, _ = rank_world()
     d = process_group()

@@ -21,7 +21,7 @@ from ..models.base import TEXT_LEVELS, Encoder, TextSide, TrainableText, capabil
 LEVELS = TEXT_LEVELS
 EncoderTextSide = TextSide  # the name before the text side moved to models/base.py
 
-__all__ = ["LEVELS", "EncoderTextSide", "TrainableText", "trainable_text"]
+__all__ = ["LEVELS", "EncoderTextSide", "TextSide", "TrainableText", "trainable_text"]
 
 
 def trainable_text(encoder: Encoder | TrainableText, level: Literal["output", "tower", "logits"] = "output") -> TrainableText:

@@ -25,4 +25,13 @@ def recognises(path: Path) -> bool:
     return (path / CONFIG_NAME).is_file()
 
 
-__all__ = ["create", "recognises"]
+def __getattr__(name: str) -> Any:
+    """``OPTIONS``, the family's options class, imported (with torch) only when asked for."""
+    if name == "OPTIONS":
+        from .model import BabelLiteOptions
+
+        return BabelLiteOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["OPTIONS", "create", "recognises"]

@@ -113,6 +113,7 @@ class BabelLite(PooledTowerText, TorchEncoder):
         self.representation = representation or self.config["representation"]
         self.image_prep = ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.config["image"]["preprocess"].items()})
         self.text_prep = TextPreprocess(**self.config["text"]["preprocess"])
+        self.text_context = self.text_prep.max_length
         self.image_temperature = float(self.config["image"].get("temperature", 1.0))
         self.text_temperature = float(self.config["text"].get("temperature", 1.0))
         self.image_precision = image_precision
@@ -143,6 +144,9 @@ class BabelLite(PooledTowerText, TorchEncoder):
 
     def tokenize(self, texts: Sequence[str], lang: str | Language | None = None) -> list[list[int]]:
         return self.text.tokenize(list(texts), lang)
+
+    def count_tokens(self, text: str, lang: str) -> int | None:
+        return len(self.tokenize([text], lang)[0])
 
     mean_pool = staticmethod(mean_pool)
 

@@ -15,9 +15,12 @@ from .encoder import OpenClipEncoder
 from .loader import CHECKPOINT_NAMES, CONFIG_DIR, LOCAL_CONFIG, OpenClipOptions, create
 
 
+OPTIONS = OpenClipOptions  # the family's options class (the registry reads its protocol overrides)
+
+
 def recognises(path: Path) -> bool:
     """A local open_clip model directory: it holds ``open_clip_config.json``."""
     return (path / LOCAL_CONFIG).is_file()
 
 
-__all__ = ["CHECKPOINT_NAMES", "CONFIG_DIR", "LOCAL_CONFIG", "OpenClipEncoder", "OpenClipOptions", "create", "recognises"]
+__all__ = ["CHECKPOINT_NAMES", "CONFIG_DIR", "LOCAL_CONFIG", "OpenClipEncoder", "OPTIONS", "OpenClipOptions", "create", "recognises"]

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ...languages import Language, get_language
+from ...errors import UnsupportedLanguageError
+from ...languages import Language, get_language, nllb_code
 from ..base import Fingerprint, TextSide, TrainableText, reject_level
 from ..torch_encoder import TorchEncoder, normalize_rows
 from .causal_plan import DEFAULT_CONFIG, CausalTextConfig
@@ -82,6 +83,7 @@ class OpenClipEncoder(TorchEncoder):
         dtype: str | torch.dtype | None,
         trim: bool = True,
         causal: CausalTextConfig = DEFAULT_CONFIG,
+        nllb_mapping: str = "babelclip",
     ):
         super().__init__(device, dtype)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
@@ -90,6 +92,7 @@ class OpenClipEncoder(TorchEncoder):
         self.fingerprint = fingerprint
         self.dim = dim
         self.context_length = int(tokenizer.context_length)
+        self.text_context = self.context_length
         hf = getattr(tokenizer, "tokenizer", None)
         self._hf = (
             hf if getattr(tokenizer, "tokenizer_mode", None) == "" else None
@@ -101,6 +104,7 @@ class OpenClipEncoder(TorchEncoder):
         self._fast = WordMemoTokenizer.wrap(tokenizer)
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
         self.causal = causal  # the knobs of the prefix-sharing path
+        self.nllb_mapping = nllb_mapping  # languages.nllb_code's mapping for the language tokens
 
     @property
     def text_prefix_sharing(self) -> bool:
@@ -134,18 +138,27 @@ class OpenClipEncoder(TorchEncoder):
             ids = ids[:, : int(self._pool_index(ids).max()) + 1]
         return ids
 
+    def count_tokens(self, text: str, lang: str) -> int | None:
+        return len(self.tokenize([text], get_language(lang))[0])
+
     def _lang_special_tokens(self, lang: Language) -> tuple[list[int], list[int]]:
-        """NLLB's source-language template for ``lang``: ([lang], [eos]), or legacy ([], [eos, lang])."""
+        """NLLB's source-language template for ``lang``: ([lang], [eos]), or legacy ([], [eos, lang]).
+
+        The code comes from :func:`~babelclip.languages.nllb_code` under ``self.nllb_mapping``; a
+        language without one raises :class:`~babelclip.errors.UnsupportedLanguageError`
+        (evaluation skips that language with a warning)."""
         hf = self._hf
-        if not lang.nllb:
-            raise ValueError(
-                f"language {lang.tag} ({lang.name}) has no NLLB code in the language table, and "
-                f"{self.fingerprint.name} needs an NLLB source-language token for every text"
-            )
-        lang_id = hf.convert_tokens_to_ids(lang.nllb)
+        try:
+            code = nllb_code(lang, self.nllb_mapping)
+        except UnsupportedLanguageError as e:
+            raise UnsupportedLanguageError(
+                lang.tag, f"language {lang.tag} ({lang.name}) has no NLLB code in the language table, and "
+                f"{self.fingerprint.name} needs an NLLB source-language token for every text "
+                f"(nllb_mapping='paper' maps it as the reference code does)") from e
+        lang_id = hf.convert_tokens_to_ids(code)
         if lang_id is None or lang_id == hf.unk_token_id:
-            raise ValueError(
-                f"the tokenizer of {self.fingerprint.name} has no token for NLLB code {lang.nllb!r} ({lang.name})"
+            raise UnsupportedLanguageError(
+                lang.tag, f"the tokenizer of {self.fingerprint.name} has no token for NLLB code {code!r} ({lang.name})"
             )
         if getattr(hf, "legacy_behaviour", False):
             return [], [hf.eos_token_id, lang_id]

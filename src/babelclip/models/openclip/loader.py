@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ...languages import NLLB_MAPPINGS
 from ..base import Fingerprint, WeightsNotFoundError, hash_files
 from ..hub import PREPROCESS_FILES, HubFiles, preprocess_files_digest
 from ..options import OptionsError, WeightsOptions
@@ -61,8 +62,18 @@ class OpenClipOptions(WeightsOptions):
     hf_text_dir: str | None = None  # local HF model dir (config.json + tokenizer) of the text tower
     cache_dir: str | None = None  # Hugging Face hub cache to read (and fill) instead of the default
     trim: bool = True  # trim text batches to their longest sequence where provably equivalent
+    # which NLLB code a language's source-language token gets (babelclip.languages.NLLB_MAPPINGS):
+    # "babelclip" (the language table; a language without a code is unsupported) or "paper" (the
+    # reference evaluation code's table, eng_Latn with a warning for a code it lacks); a protocol
+    # option (docs/protocols.md), in the fingerprint of models with language tokens when not the default
+    nllb_mapping: str = "babelclip"
+
+    PROTOCOL_OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"nllb_mapping": "paper"}}
 
     def validate(self) -> None:
+        if self.nllb_mapping not in NLLB_MAPPINGS:
+            raise OptionsError(f"open_clip option nllb_mapping={self.nllb_mapping!r}; "
+                               f"allowed: {', '.join(NLLB_MAPPINGS)}")
         for key in ("tokenizer", "hf_text_dir"):
             value = getattr(self, key)
             if value is not None and not Path(value).expanduser().is_dir():
@@ -284,14 +295,15 @@ def create(
         weights_id = f"random:seed={options.seed}:{state_dict_hash(model)[:16]}"
     tokenizer = build_tokenizer(src.arch, text_cfg)
     tok_kind = tok_id or type(tokenizer).__name__
+    lang_scheme = lang_token_scheme(tokenizer)
+    mapped = lang_scheme != "none" and options.nllb_mapping != OpenClipOptions.nllb_mapping
     fingerprint = Fingerprint(
         family="openclip",
         name=src.name,
         weights=weights_id,
-        preprocess=canonical_preprocess(
-            model, tok_kind, int(tokenizer.context_length), lang_token_scheme(tokenizer)
-        ),
+        preprocess=canonical_preprocess(model, tok_kind, int(tokenizer.context_length), lang_scheme),
         dtype=dtype_name(torch_dtype),
+        extra=(("nllb_mapping", options.nllb_mapping),) if mapped else (),
     )
     encoder = OpenClipEncoder(
         model=model,
@@ -302,6 +314,7 @@ def create(
         device=device,
         dtype=torch_dtype,
         trim=options.trim,
+        nllb_mapping=options.nllb_mapping,
     )
     encoder.options = options
     return encoder

@@ -1,0 +1,122 @@
+"""Named evaluation protocols: ``create_model(name, protocol="paper")`` sets the family options
+that reproduce the Babel-ImageNet reference evaluation (docs/protocols.md), and nothing else."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("open_clip")
+
+from _tiny_hf import tiny_images, tiny_mclip_dir, tiny_st_dirs  # noqa: E402
+from _tiny_openclip import tiny_openclip_model_dir  # noqa: E402
+
+from babelclip import create_model  # noqa: E402
+from babelclip.errors import UnsupportedLanguageError  # noqa: E402
+from babelclip.languages import _warn_fallback  # noqa: E402
+from babelclip.models.base import capabilities  # noqa: E402
+from babelclip.models.options import PROTOCOLS, FamilyOptions, OptionsError  # noqa: E402
+from babelclip.models.registry import FAMILIES  # noqa: E402
+
+TEXTS = ["a photo of a cat", "ein Foto eines Autos", "猫の写真"]
+
+
+@pytest.fixture(scope="module")
+def nllb_dir(tmp_path_factory):
+    return tiny_openclip_model_dir(tmp_path_factory.mktemp("nllb"), "nllb")
+
+
+def _first_tokens(enc, texts, lang) -> list[int]:
+    seen = []
+    handle = enc.model.text.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    try:
+        enc.encode_texts(texts, lang)
+    finally:
+        handle.remove()
+    return seen[0][:, 0].tolist()
+
+
+def test_unknown_protocol_is_a_clear_error_before_anything_loads():
+    with pytest.raises(OptionsError, match=r"unknown evaluation protocol 'papr'; allowed: default, paper"):
+        create_model("openclip:does-not-exist@nothing", protocol="papr")
+    with pytest.raises(OptionsError, match="allowed: default, paper"):
+        FamilyOptions.protocol_options("reference")
+
+
+def test_every_family_declares_its_overrides_and_default_changes_nothing():
+    expected = {"openclip": {"nllb_mapping": "paper"}, "hf": {}, "mclip": {"normalize_text": False},
+                "st": {"normalize_text": False}, "babel-lite": {}}
+    for prefix, family in FAMILIES.items():
+        options = family.load().OPTIONS
+        assert options.protocol_options("default") == {}, prefix
+        assert options.protocol_options("paper") == expected[prefix], prefix
+        for protocol in PROTOCOLS:  # each override is a valid option of the family
+            options.from_kwargs(options.protocol_options(protocol))
+
+
+def test_nllb_paper_mapping_gives_the_reference_tokens(nllb_dir):
+    default = create_model(str(nllb_dir))
+    paper = create_model(str(nllb_dir), protocol="paper")
+    hf = default._hf
+    zh = ["一只猫"]
+    assert _first_tokens(default, zh, "zh") == [hf.convert_tokens_to_ids("zho_Hans")]
+    assert _first_tokens(paper, zh, "zh") == [hf.convert_tokens_to_ids("zho_Hant")]  # as the reference code
+    assert _first_tokens(paper, ["ein Hund"], "de") == [hf.convert_tokens_to_ids("deu_Latn")]
+    # the mapping changes embeddings, so it keys the cache apart; same weights otherwise
+    assert paper.fingerprint.key != default.fingerprint.key
+    assert paper.fingerprint.weights == default.fingerprint.weights
+    assert dict(paper.fingerprint.extra) == {"nllb_mapping": "paper"} and default.fingerprint.extra == ()
+    # explicit options win over the protocol's
+    assert create_model(str(nllb_dir), protocol="paper", nllb_mapping="babelclip").fingerprint == default.fingerprint
+
+
+def test_unmapped_language_falls_back_under_paper_and_is_unsupported_by_default(nllb_dir, caplog):
+    default = create_model(str(nllb_dir))
+    paper = create_model(str(nllb_dir), protocol="paper")
+    with pytest.raises(UnsupportedLanguageError, match=r"ab \(Abkhazian\).*no NLLB code") as err:
+        default.encode_texts(["a cat"], "ab")  # Abkhazian: neither table has an NLLB code
+    assert err.value.language == "ab"
+    _warn_fallback.cache_clear()  # warned once per language and process: another test may have
+    with caplog.at_level(logging.WARNING, logger="babelclip.languages"):
+        tokens = _first_tokens(paper, ["a cat"], "ab")
+    assert tokens == [paper._hf.convert_tokens_to_ids("eng_Latn")]
+    assert "'ab'" in caplog.text and "eng_Latn" in caplog.text
+
+
+def test_mapping_is_not_in_the_fingerprint_of_models_without_language_tokens(tmp_path):
+    d = tiny_openclip_model_dir(tmp_path, "xlmr")
+    assert create_model(str(d), protocol="paper").fingerprint == create_model(str(d)).fingerprint
+
+
+def test_bad_nllb_mapping_names_the_allowed_ones(nllb_dir):
+    with pytest.raises(OptionsError, match=r"nllb_mapping='flores'; allowed: babelclip, paper"):
+        create_model(str(nllb_dir), nllb_mapping="flores")
+
+
+def _mclip(tmp_path):
+    d = tiny_mclip_dir(tmp_path)
+    return lambda **kw: create_model(str(d), **kw)
+
+
+def _st(tmp_path):
+    text_dir, image_dir = tiny_st_dirs(tmp_path)
+    return lambda **kw: create_model(str(text_dir), image_model=str(image_dir), **kw)
+
+
+@pytest.mark.parametrize("family", [_mclip, _st], ids=["mclip", "st"])
+def test_paper_returns_raw_text_embeddings_and_says_so(family, tmp_path):
+    build = family(tmp_path)
+    default, paper = build(), build(protocol="paper")
+    assert capabilities(default).text_normalized and not capabilities(paper).text_normalized
+    raw, unit = paper.encode_texts(TEXTS, "de"), default.encode_texts(TEXTS, "de")
+    norms = np.linalg.norm(raw, axis=1)
+    assert raw.dtype == np.float32 and np.abs(norms - 1).max() > 1e-2  # not unit rows
+    np.testing.assert_allclose(raw / norms[:, None], unit, atol=1e-5)  # same directions
+    images = tiny_images(2)
+    np.testing.assert_array_equal(paper.encode_images(images), default.encode_images(images))  # images untouched
+    assert dict(paper.fingerprint.extra) == {"normalize_text": "false"} and default.fingerprint.extra == ()
+    assert paper.fingerprint.key != default.fingerprint.key
+    # explicit options win
+    assert build(protocol="paper", normalize_text=True).fingerprint == default.fingerprint
