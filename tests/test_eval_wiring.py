@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -239,6 +240,31 @@ def test_evaluate_scores_unnormalised_text_only_under_the_paper_protocol(tmp_pat
     expect_paper = float(((images @ text.T).argmax(1) == truth).mean())
     assert expect_paper != expect_default  # the long text vector wins the images it has a positive cosine with
     assert (default.metrics["top1"], paper.metrics["top1"]) == (expect_default, expect_paper)
+
+
+class RawText(TinyEncoder):
+    """Declares raw text rows (``text_normalized = False``): "B" comes back 5 long."""
+
+    text_normalized = False
+    ROWS: ClassVar = {"A": [1.0, 0.0], "B": [2.5, 4.33]}  # B: 5 x (0.5, 0.866)
+
+    def encode_texts(self, texts, lang, batch_size=256):
+        return np.array([self.ROWS[t] for t in texts], np.float32)
+
+
+@pytest.mark.parametrize("scoring, i2t", [("default", 1.0), ("paper", 0.5)])
+def test_retrieval_normalises_raw_text_rows_except_under_paper_scoring(scoring, i2t):
+    from babelclip.data.captions import CaptionSet
+    from babelclip.eval.retrieval import retrieval
+
+    images = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+    emb = ImageEmbeddings(["a.png", "b.png"], images, np.array([-1, -1]))
+    caps = CaptionSet("two", ["a.png", "b.png"], {"en": [["A"], ["B"]]})
+    enc = RawText(dim=2)
+    with EmbeddingCache(None, "raw", 2) as cache:
+        [r] = retrieval(enc, emb, caps, cache, protocols=("first-caption",), n_boot=0, scoring=scoring)
+    # image a: "A" scores 1, "B" 0.5 as a unit row but 2.5 raw; text→image never depends on a text's length
+    assert (r.metrics["i2t_r@1"], r.metrics["t2i_r@1"]) == (i2t, 1.0)
 
 
 # -- nllb-raw: CLIP_benchmark's templates, as released ----------------------------------------------

@@ -32,6 +32,7 @@ from .cache import EmbeddingCache
 from .encode import ImageEmbeddings, encode_texts
 from .metrics import _any_in_top_k_chance, _check_ks, bootstrap_ci
 from .results import Result
+from .retrieval import scored_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..data.emoji import KeywordQueries
@@ -93,9 +94,10 @@ def multi_relevant_metrics(
 def keyword_retrieval(
     encoder: Encoder, images: ImageEmbeddings, queries: KeywordQueries, cache: EmbeddingCache, *,
     languages: Sequence[str] | None = None, model_name: str = "", dataset: str = "", n_boot: int = 1000,
-    seed: int = 0, batch_size: int = 256, workers: int | str = 1, quiet: bool = True,
+    seed: int = 0, batch_size: int = 256, workers: int | str = 1, quiet: bool = True, scoring: str = "default",
 ) -> list[Result]:
-    """One :class:`Result` per language (``protocol="keywords"``, ``labels`` = the query set's name)."""
+    """One :class:`Result` per language (``protocol="keywords"``, ``labels`` = the query set's name);
+    text rows as :func:`~babelclip.eval.retrieval.scored_text` gives them."""
     from .workers import run_language_jobs
 
     rows = images.row_of()
@@ -103,7 +105,7 @@ def keyword_retrieval(
     if (pos < 0).all():
         raise ValueError(f"none of the {len(pos)} images of {queries.name!r} (e.g. {queries.images[:1]}) was encoded")
     langs = [get_language(t).tag for t in (languages if languages is not None else queries.languages())]
-    job = _KeywordJob(encoder, images, queries, pos, cache, (model_name, dataset), (n_boot, seed), batch_size)
+    job = _KeywordJob(encoder, images, queries, pos, cache, (model_name, dataset), (n_boot, seed), batch_size, scoring)
     return run_language_jobs(job, langs, workers, desc="keyword retrieval", quiet=quiet)
 
 
@@ -119,6 +121,7 @@ class _KeywordJob:
     names: tuple[str, str]  # model name, dataset: what each result carries
     bootstrap: tuple[int, int]  # resamples, seed
     batch_size: int
+    scoring: str = "default"
 
     def cost(self, tag: str) -> float:
         return float(len(self.queries.queries.get(tag, ())))
@@ -135,8 +138,9 @@ class _KeywordJob:
         col = {i: c for c, i in enumerate(cand)}
         kept = [(kw, [col[i] for i in rel if i in col]) for kw, rel in per]
         kept = [(kw, rel) for kw, rel in kept if rel]
-        txt = encode_texts(self.encoder, [kw for kw, _ in kept], tag, self.cache.in_this_process(),
-                           batch_size=self.batch_size)
+        txt = scored_text(self.encoder, encode_texts(self.encoder, [kw for kw, _ in kept], tag,
+                                                     self.cache.in_this_process(), batch_size=self.batch_size),
+                          self.scoring)
         img = self.images.vectors[self.pos[cand]]
         n_boot, seed = self.bootstrap
         metrics = multi_relevant_metrics(txt @ img.T, [rel for _, rel in kept], n_boot=n_boot, seed=seed)

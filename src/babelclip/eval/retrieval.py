@@ -56,6 +56,15 @@ def match_images(names: Sequence[str], images: ImageEmbeddings) -> np.ndarray:
     return out
 
 
+def scored_text(encoder: Encoder, vecs: np.ndarray, scoring: str = "default") -> np.ndarray:
+    """Text rows as retrieval scores them: unit rows (an encoder declaring ``text_normalized =
+    False`` is normalised here), or under ``scoring="paper"`` as the encoder returns them (the
+    Babel-ImageNet reference code's ``compute_r_at_k``: docs/protocols.md)."""
+    from ..models.base import capabilities, l2_normalize
+
+    return vecs if scoring == "paper" or capabilities(encoder).text_normalized else l2_normalize(vecs)
+
+
 def retrieval(
     encoder: Encoder,
     images: ImageEmbeddings,
@@ -71,8 +80,9 @@ def retrieval(
     batch_size: int = 256,
     workers: int | str = 1,
     quiet: bool = True,
+    scoring: str = "default",
 ) -> list[Result]:
-    """One :class:`Result` per (language, protocol).
+    """One :class:`Result` per (language, protocol); text rows as :func:`scored_text` gives them.
 
     Metrics are those of :func:`babelclip.eval.metrics.retrieval_metrics`, with 95% bootstrap
     intervals over the queries (``n_boot`` resamples from ``seed``; ``n_boot=0``: none).
@@ -96,7 +106,7 @@ def retrieval(
                     captions.name, n_unmatched, len(rows))
     langs = [get_language(lang).tag for lang in (languages if languages is not None else list(captions.captions))]
     job = _LanguageJob(encoder, images, captions, rows, n_unmatched, cache, protocols, model_name, dataset,
-                       n_boot, seed, batch_size)
+                       n_boot, seed, batch_size, scoring)
     return run_language_jobs(job, langs, workers, desc="retrieval", quiet=quiet)
 
 
@@ -116,6 +126,7 @@ class _LanguageJob:
     n_boot: int
     seed: int
     batch_size: int
+    scoring: str = "default"
 
     def cost(self, tag: str) -> float:
         return float(sum(map(len, self.captions.captions.get(tag, []))))
@@ -141,7 +152,8 @@ class _LanguageJob:
                 caps = per_image[j] if proto == "all-captions" else per_image[j][:1]
                 texts.extend(caps)
                 owner.extend([k] * len(caps))
-            txt = encode_texts(self.encoder, texts, tag, self.cache.in_this_process(), batch_size=self.batch_size)
+            txt = scored_text(self.encoder, encode_texts(self.encoder, texts, tag, self.cache.in_this_process(),
+                                                         batch_size=self.batch_size), self.scoring)
             metrics = retrieval_metrics(txt @ img.T, np.asarray(owner), n_boot=self.n_boot, seed=self.seed)
             extra: dict[str, Any] = {"images_missing": self.n_unmatched} if self.n_unmatched else {}
             results.append(Result(

@@ -329,6 +329,11 @@ class _Context:
     protocol: str
     common: dict[str, Any]  # model_name, quiet, workers, n_boot
 
+    @property
+    def scoring(self) -> str:
+        """How text rows are scored: ``paper`` (as the model returns them) under that protocol."""
+        return "paper" if self.protocol == "paper" else "default"
+
 
 def run_tasks(ctx: _Context, run: RunPlan) -> list[Result]:
     """Every planned task in its languages, by the runner of its kind; under a protocol other than
@@ -346,21 +351,21 @@ def run_tasks(ctx: _Context, run: RunPlan) -> list[Result]:
 def _classify(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
     return zero_shot_classification(ctx.encoder, ctx.emb, ctx.classes, task.labels, ctx.psets, ctx.cache,
                                     languages=langs, fixed_k=ctx.fixed_k, dataset=dataset, protocol=task.protocol,
-                                    scoring="paper" if ctx.protocol == "paper" else "default", **ctx.common)
+                                    scoring=ctx.scoring, **ctx.common)
 
 
 def _retrieve(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
     from .retrieval import retrieval
 
     return retrieval(ctx.encoder, ctx.emb, task.captions, ctx.cache, languages=langs, protocols=task.protocols,
-                     dataset=dataset, **ctx.common)
+                     dataset=dataset, scoring=ctx.scoring, **ctx.common)
 
 
 def _keywords(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
     from .keyword_retrieval import keyword_retrieval
 
     return keyword_retrieval(ctx.encoder, ctx.emb, task.queries, ctx.cache, languages=langs, dataset=dataset,
-                             **ctx.common)
+                             scoring=ctx.scoring, **ctx.common)
 
 
 def _image_tasks(ctx: _Context, task: Any, langs: list[str], dataset: str) -> list[Result]:
