@@ -44,6 +44,7 @@ from ..data.benchmarks import (
     get_benchmark,
 )
 from ..languages import resolve_languages
+from ..models.lazy import lazy_model, load_seconds
 from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification
 from .encode import ImageEmbeddings, _dist, encode_images
@@ -188,14 +189,17 @@ def evaluate(
     skipped with a warning and listed in the meta's ``languages_skipped``. ``annotate(results)``
     is called before the results are written (e.g. the leakage guard's marks).
     """
-    t0 = time.perf_counter()
+    t0, startup = time.perf_counter(), _process_age()
     run = plan_run(model, dataset=dataset, images=images, labels=labels, captions=captions, root=root,
                    languages=languages, prompts=prompts, nllb_prompts=nllb_prompts, out=out, overwrite=overwrite,
                    download=download, formats=formats, tasks=tasks, protocol=protocol)
-    encoder = _create(model, device, protocol)
+    cache_folder = embeddings_dir(cache_dir)
+    # by name: lazily where the cache folder holds the model's record (a warm run never loads weights)
+    encoder, built_now = (model, 0.0) if not isinstance(model, str) else \
+        lazy_model(model, cache_folder, device=device, protocol=protocol)
     rank, _ = _dist()
     source = run.prepared.images
-    with EmbeddingCache(embeddings_dir(cache_dir), encoder.fingerprint.key, encoder.dim) as cache:
+    with EmbeddingCache(cache_folder, encoder.fingerprint.key, encoder.dim) as cache:
         t_img = time.perf_counter()
         emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
                             content_hash=verify_images, quiet=quiet)
@@ -210,8 +214,7 @@ def evaluate(
         raise _no_results(run.prepared, run.langs)
     if annotate is not None:
         annotate(results)
-    meta = run_meta(run, encoder, emb, skipped, seconds={"images": round(t_img, 3),
-                                                         "total": round(time.perf_counter() - t0, 3)})
+    meta = run_meta(run, encoder, emb, skipped, seconds=_times(t0, startup, encoder, built_now, t_img))
     if emb.failed or source.skipped:
         log.warning("%d images skipped (undecodable or unsupported); listed in the results' meta",
                     len(emb.failed) + len(source.skipped))
@@ -289,15 +292,23 @@ def select_tasks(tasks: Sequence[str] | str | None) -> list[str]:
     return [k for k in TASK_KINDS if k in names]
 
 
-def _create(model: str | Encoder, device: str, protocol: str) -> Encoder:
-    """The encoder: ``model`` itself, or created by name (with the protocol's family options)."""
-    from ..models.registry import create_model
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux: ``/proc/self/stat``), else ``None``."""
+    try:
+        started = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return round(max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started), 3)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
-    if not isinstance(model, str):
-        return model
-    if protocol == "default":
-        return create_model(model, device=device)
-    return create_model(model, device=device, protocol=protocol)
+
+def _times(t0: float, startup: float | None, encoder: Encoder, built_now: float, t_img: float) -> dict[str, Any]:
+    """The meta's ``seconds``, logged: start-up (process start to ``evaluate``; None off Linux),
+    model load (0: never loaded), images, lookup (the tasks: cache reads and any encoding), total."""
+    total, load = time.perf_counter() - t0, load_seconds(encoder, built_now)
+    out = {"startup": startup, "model_load": round(load, 3), "images": round(t_img, 3),
+           "lookup": round(max(0.0, total - load - t_img), 3), "total": round(total, 3)}
+    log.info("seconds: %s%s", out, " (model never loaded: every embedding was cached)" if load == 0 else "")
+    return out
 
 
 def run_meta(run: RunPlan, encoder: Encoder, emb: ImageEmbeddings, skipped: dict[str, str],
