@@ -307,7 +307,7 @@ def _times(t0: float, startup: float | None, encoder: Encoder, built_now: float,
     total, load = time.perf_counter() - t0, load_seconds(encoder, built_now)
     out = {"startup": startup, "model_load": round(load, 3), "images": round(t_img, 3),
            "lookup": round(max(0.0, total - load - t_img), 3), "total": round(total, 3)}
-    log.info("seconds: %s%s", out, " (model never loaded: every embedding was cached)" if load == 0 else "")
+    log.info("seconds: %s%s", out, " (model not loaded in this process)" if load == 0 else "")
     return out
 
 
