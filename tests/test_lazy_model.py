@@ -124,3 +124,11 @@ def test_names_whose_weights_are_not_watched_are_built_at_once(tmp_path, monkeyp
     enc, _ = lazy.lazy_model("openclip:ViT-B-32@openai", tmp_path, protocol="paper")
     assert enc == ("built", "openclip:ViT-B-32@openai", {"device": "cpu", "protocol": "paper"})
     assert not (tmp_path / lazy.RECORD_FILE).exists()
+
+
+def test_device_auto_is_built_at_once_and_keeps_no_record(tmp_path, builds):
+    model = tiny_clip_dir(tmp_path, "clip", seed=0)
+    for _ in range(2):
+        enc, _ = lazy.lazy_model(str(model), tmp_path, device="auto")
+        assert not isinstance(enc, lazy.LazyEncoder)
+    assert builds == [str(model)] * 2 and not (tmp_path / lazy.RECORD_FILE).exists()

@@ -13,7 +13,9 @@ pinned weight files and its package) and the source files of ``babelclip.models`
 can change a fingerprint). Changed weights therefore mean a build and a new fingerprint, never
 the old embeddings. When a lazy encoder does build, its real fingerprint must equal the recorded
 one, or it raises (and drops the record). Names whose weights cannot be watched cheaply (hub
-names resolved through the Hugging Face cache) are built at once, as before.
+names resolved through the Hugging Face cache) and ``device="auto"`` are built at once, as before.
+Forked language workers inherit a lazy encoder unbuilt: a worker that meets a miss builds its own
+copy (a run with every embedding cached builds none; a cold run builds in the parent, for images).
 """
 from __future__ import annotations
 
@@ -188,7 +190,8 @@ def lazy_model(name: str, record_dir: str | os.PathLike | None, *, device: str =
             opts["protocol"] = protocol
         return create_model(name, device=device, **opts)
 
-    files = watched_files(name) if record_dir is not None else None
+    # device "auto" may resolve otherwise next time (the record's device decides forking): built at once
+    files = watched_files(name) if record_dir is not None and device != "auto" else None
     path = Path(record_dir) / RECORD_FILE if record_dir is not None else None
     key = _key(name, device, protocol, dict(opts))
     if files is not None and path is not None:
