@@ -43,11 +43,6 @@ CREATE TABLE IF NOT EXISTS indexed (root INTEGER NOT NULL, model TEXT NOT NULL, 
 
 
 
-def default_store_dir() -> Path:
-    """:func:`babelclip.cache_dir.search_dir` (``$BABELCLIP_CACHE`` moves it)."""
-    return search_dir()
-
-
 def content_key(sha256: str) -> str:
     """The embedding-cache key of a file with this content (``ImageItem.identity(True)``'s form)."""
     return f"sha256:{sha256}"
@@ -110,7 +105,7 @@ class FileTable:
     """The file table (module docstring); ``store_dir=None`` keeps it under the cache root."""
 
     def __init__(self, store_dir: str | os.PathLike | None = None, timeout: float = 60.0):
-        d = Path(store_dir) if store_dir is not None else default_store_dir()
+        d = Path(store_dir) if store_dir is not None else search_dir()
         d.mkdir(parents=True, exist_ok=True)
         self.dir = d
         self.path = d / "files.sqlite"

@@ -2,7 +2,7 @@
 demand (or a message saying what to place where), and text files read as released.
 
 A benchmark's folder is ``--root`` when given, else ``$BABELCLIP_DATA/<name>``, else
-``<babelclip cache>/benchmarks/<name>`` (:func:`data_root`). Inside it, every file keeps the
+``<babelclip cache>/benchmarks/<name>`` (:func:`babelclip.cache_dir.benchmarks_dir`). Inside it, every file keeps the
 relative path of its release, so a copy of the release placed there by hand is used as is.
 """
 from __future__ import annotations
@@ -27,13 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
-def data_root() -> Path:
-    """Where benchmark folders live (:func:`babelclip.cache_dir.benchmarks_dir`)."""
-    return benchmarks_dir()
-
-
 def benchmark_root(name: str, root: str | os.PathLike | None) -> Path:
-    return Path(root).expanduser() if root is not None else data_root() / name
+    return Path(root).expanduser() if root is not None else benchmarks_dir() / name
 
 
 @dataclass(frozen=True)
@@ -224,5 +219,5 @@ class LineRelease:
         return files
 
 
-__all__ = ["DownloadError", "LineRelease", "ReleaseFile", "aligned_captions", "benchmark_root", "data_root", "ensure",
+__all__ = ["DownloadError", "LineRelease", "ReleaseFile", "aligned_captions", "benchmark_root", "ensure",
            "first_existing", "listed_images", "read_lines"]
