@@ -107,6 +107,24 @@ def test_teacher_cache_is_reused(tmp_path):
                                               english, tmp_path), a)
 
 
+def test_teacher_encodes_each_distinct_text_once():
+    """A corpus mixing languages repeats its English side per language: one forward per text."""
+    text = trainable_text(TinyTextEncoder())
+    english = [e for e, _ in PAIRS_SW[:4]]
+    seen: list[str] = []
+
+    def counting(texts, lang):
+        seen.extend(texts)
+        return text.forward(texts, lang)
+
+    repeated = english * 3 + english[:1]
+    emb = teacher_embeddings(TextSide(text.encoder, text.module, counting, text.kind), repeated, None)
+    assert sorted(seen) == sorted(english)
+    assert emb.shape[0] == len(repeated)
+    np.testing.assert_array_equal(emb[len(english)], emb[0])
+    np.testing.assert_allclose(emb[: len(english)], teacher_embeddings(text, english, None), atol=1e-6)
+
+
 def test_tower_level_is_the_pooled_tower_and_cached_apart(tmp_path):
     enc = TinyTextEncoder()
     out, tower = trainable_text(enc), trainable_text(enc, level="tower")

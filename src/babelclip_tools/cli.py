@@ -31,6 +31,15 @@ def _train_head(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_lite_text(args: argparse.Namespace) -> int:
+    from .lite_text import LiteTextConfig, train_lite_text
+
+    cfg = LiteTextConfig(seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+    out = train_lite_text(args.out, cfg, work_dir=args.work)
+    print(f"saved {out}; use it with: babelclip ... --model {out}  or  create_model({str(out)!r})")
+    return 0
+
+
 def _unicode_tables(args: argparse.Namespace) -> int:
     from .unicode_tables import DATA_DIR, generate_tables
 
@@ -65,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the shipped head's)")
     p.add_argument("--cupl-per-class", type=int, default=None, help="CuPL descriptions per class (0: none)")
     p.set_defaults(func=_train_head)
+
+    p = sub.add_parser("train-lite-text", help="train babel-lite 2's multilingual text side (a LoRA of mE5) from CLDR names")
+    p.add_argument("--out", required=True, help="output model directory (load it with create_model(DIR))")
+    p.add_argument("--seed", type=int, default=0, help="random seed; seed 0 gives the shipped text side")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the shipped model's)")
+    p.add_argument("--work", type=Path, default=None, help="checkpoints and teacher cache (default: OUT/work); "
+                   "a killed run started again with the same folder resumes")
+    p.set_defaults(func=_train_lite_text)
 
     p = sub.add_parser("unicode-tables", help="script and Han-variant tables from a Unicode Character Database")
     p.add_argument("ucd_dir", help="UCD folder (Debian unicode-data: /usr/share/unicode)")

@@ -46,11 +46,14 @@ def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str |
         out = []
         from tqdm.auto import tqdm
 
+        # each distinct text once: a corpus mixing many languages repeats its English side per language
+        unique = list(dict.fromkeys(english))
         with torch.no_grad():
-            for i in tqdm(range(0, len(english), batch_size), desc="teacher", disable=not progress or rank != 0):
-                out.append(text.text_forward(english[i : i + batch_size], "en").float().cpu().numpy())
+            for i in tqdm(range(0, len(unique), batch_size), desc="teacher", disable=not progress or rank != 0):
+                out.append(text.text_forward(unique[i : i + batch_size], "en").float().cpu().numpy())
         module.train(was_training)
-        emb = np.concatenate(out).astype(np.float32)
+        row = {t: r for r, t in enumerate(unique)}
+        emb = np.concatenate(out).astype(np.float32)[[row[t] for t in english]]
         if path is not None and rank == 0:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}.npy")

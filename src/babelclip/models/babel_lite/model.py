@@ -42,7 +42,11 @@ log = logging.getLogger(__name__)
 
 CONFIG_NAME = "babel_lite.json"
 HEAD_NAME = "head.safetensors"
+LORA_NAME = "text_lora.safetensors"
+FORMATS = ("babel-lite/1", "babel-lite/2")  # 2: may carry a text-tower LoRA (``text.lora``)
 PACKAGE_DIR = Path(__file__).parent
+#: Shipped variants by name (``babel-lite@v1``): the package directory holds the default.
+VARIANTS = {"": PACKAGE_DIR, "default": PACKAGE_DIR, "v2": PACKAGE_DIR, "v1": PACKAGE_DIR / "v1"}
 IMAGE_MICRO_BATCH = 8  # larger batches spill EfficientNet's activations out of cache (see bench)
 
 
@@ -77,9 +81,27 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{model_dir} is not a babel-lite model directory: {CONFIG_NAME} is missing")
     cfg = json.loads(path.read_text(encoding="utf-8"))
-    if cfg.get("format") != "babel-lite/1":
-        raise ValueError(f"{path}: unsupported format {cfg.get('format')!r}; expected 'babel-lite/1'")
+    if cfg.get("format") not in FORMATS:
+        raise ValueError(f"{path}: unsupported format {cfg.get('format')!r}; expected one of {', '.join(FORMATS)}")
     return cfg
+
+
+def load_text_tower(model_dir: Path, cfg: dict[str, Any], verify: bool) -> torch.nn.Module:
+    """mE5 from the pinned package, with the model's LoRA update merged in if it has one
+    (``text.lora``: babel-lite 2, :mod:`.text_lora`)."""
+    tower = load_tower(verify)
+    lora = cfg["text"].get("lora")
+    if lora:
+        from .text_lora import merge_lora
+
+        tower = merge_lora(tower, model_dir / lora["file"], float(lora["alpha"]) / float(lora["r"]))
+    return tower
+
+
+def weight_files(model_dir: Path, cfg: dict[str, Any]) -> list[str]:
+    """The model directory's own weight files (head, LoRA): what its fingerprint hashes."""
+    files = [cfg["head"]["file"], *([cfg["text"]["lora"]["file"]] if cfg["text"].get("lora") else [])]
+    return [str(model_dir / f) for f in files]
 
 
 def load_head(model_dir: Path, cfg: dict[str, Any]) -> TextHead:
@@ -118,10 +140,11 @@ class BabelLite(PooledTowerText, TorchEncoder):
         self.text_temperature = float(self.config["text"].get("temperature", 1.0))
         self.image_precision = image_precision
         self.image_tower = _image_tower(verify, image_precision, self.device, self.dtype)
-        self.text = TextEncoder(load_tower(verify).to(self.device, self.dtype), load_tokenizer(max_length=self.text_prep.max_length), self.text_prep)
+        self.text = TextEncoder(load_text_tower(self.model_dir, self.config, verify).to(self.device, self.dtype),
+                                load_tokenizer(max_length=self.text_prep.max_length), self.text_prep)
         self.head = load_head(self.model_dir, self.config).to(self.device, self.dtype)
         self.dim = representation_dim(self.head.cfg.num_classes, self.representation)
-        head_hash = hash_files([str(self.model_dir / self.config["head"]["file"])])
+        head_hash = hash_files(weight_files(self.model_dir, self.config))
         prep = {"image": self.image_prep.as_dict(), "text": self.text_prep.as_dict(), "representation": self.representation,
                 "temperatures": [self.image_temperature, self.text_temperature]}
         self.fingerprint = Fingerprint(
@@ -233,9 +256,10 @@ def create(ident: str = "", device: str | torch.device | None = "cpu", dtype: st
     whose top-1 equals float32's on 95.4% of held-out images, see :mod:`.image_quant` and
     docs/babel-lite.md).
     """
-    model_dir = PACKAGE_DIR if ident in ("", "default") else Path(ident)
+    model_dir = VARIANTS.get(ident, Path(ident))
     if not model_dir.is_dir():
-        raise ValueError(f"babel-lite: {ident!r} is neither '' (the shipped model) nor a directory holding {CONFIG_NAME}")
+        raise ValueError(f"babel-lite: {ident!r} is neither a shipped variant ({', '.join(repr(v) for v in VARIANTS)}) "
+                         f"nor a directory holding {CONFIG_NAME}")
     options = BabelLiteOptions.from_kwargs(opts)
     encoder = BabelLite(model_dir, device=device, dtype=dtype, **options.as_dict())
     encoder.options = options
