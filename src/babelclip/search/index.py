@@ -120,8 +120,11 @@ def build_index(
             emb = None
             if todo:
                 source = ImageSource(f"index:{folder.name}", [ImageItem(r.rel, r.path) for r in todo])
-                emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
-                                    content_hash=True, quiet=quiet)
+                try:
+                    emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
+                                        content_hash=True, quiet=quiet)
+                finally:  # new vectors (even of an interrupted run) make the folder's snapshots stale
+                    table.touch(rid)
             table.note_model(rid, encoder.fingerprint.key, name, encoder.dim)
         failed = dict(emb.failed) if emb is not None else {}
     report = IndexReport(str(folder.resolve()), name, encoder.fingerprint.key, len(rows), scan,
