@@ -176,3 +176,21 @@ def test_an_older_file_table_gains_the_change_counter(tmp_path):
         t.touch(t.root_id(tmp_path))
         assert t.generations([tmp_path, tmp_path / "never"]) == {str(tmp_path.resolve()): 1,
                                                                  str((tmp_path / "never").resolve()): 0}
+
+
+def test_a_model_by_name_loads_no_weights_for_a_cached_query_or_an_indexed_image(tmp_path, monkeypatch):
+    from _tiny_openclip import tiny_openclip_model_dir
+
+    monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "photos"
+    write_images(folder, {"red.png": "red", "green.png": "green"})
+    name = str(tiny_openclip_model_dir(tmp_path, "clip"))  # a local model folder: its files are watched
+    build_index(folder, name)
+    with Searcher([folder], name) as s:
+        first = s.text("a red apple", "en", 2)
+    with Searcher([folder], name) as s:
+        assert not s.encoder.loaded  # a LazyEncoder from the record of the first open
+        assert s.text("a red apple", "en", 2) == first and not s.encoder.loaded
+        assert s.image(folder / "red.png", 1)[0].rel == "green.png" and not s.encoder.loaded
+        s.text("a green apple", "en", 2)  # not cached: the weights load now
+        assert s.encoder.loaded

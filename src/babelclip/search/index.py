@@ -54,10 +54,17 @@ class IndexReport:
         return asdict(self)
 
 
-def resolve_encoder(model: str | Encoder, device: str = "cpu") -> tuple[Encoder, str]:
-    """``(encoder, name)`` for a model name (``create_model``) or an encoder object."""
+def resolve_encoder(model: str | Encoder, device: str = "cpu", *,
+                    record_dir: str | os.PathLike | None = None) -> tuple[Encoder, str]:
+    """``(encoder, name)`` for a model name (``create_model``) or an encoder object. With
+    ``record_dir`` (the embedding cache folder), a name is built lazily where it can be
+    (:func:`~babelclip.models.lazy.lazy_model`: its weights load on the first encoding)."""
     if not isinstance(model, str):
         return model, model.fingerprint.name
+    if record_dir is not None:
+        from ..models.lazy import lazy_model
+
+        return lazy_model(model, record_dir, device=device)[0], model
     from ..models.registry import create_model
 
     return create_model(model, device=device), model

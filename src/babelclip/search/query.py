@@ -22,7 +22,7 @@ import numpy as np
 
 from ..cache_dir import embeddings_dir
 from ..eval.cache import EmbeddingCache
-from ..eval.encode import encode_texts
+from ..eval.encode import encode_texts, text_cache_language
 from ..languages import get_language
 from ..models.base import capabilities
 from .snapshot import Snapshot, vectors_from_cache
@@ -107,20 +107,21 @@ class Searcher:
             if missing:
                 raise IndexNotFoundError(f"{missing[0]!r} has not been indexed; {_how_to_build(missing)}")
         indexed = self._table.models_of(self.folders)
-        self.encoder, self.model_name = self._encoder(model, indexed, device)
+        self.encoder, self.model_name = self._encoder(model, indexed, device, embeddings_dir(cache_dir))
         self._cache = EmbeddingCache(embeddings_dir(cache_dir), self.encoder.fingerprint.key, self.encoder.dim)
         self._lock = threading.Lock()  # one query at a time: the server answers from a thread pool
         self._exact_limit, self._quiet = exact_limit, quiet
         self._load()
 
-    def _encoder(self, model: str | Encoder | None, indexed: list[tuple[str, str, int]], device: str):
+    def _encoder(self, model: str | Encoder | None, indexed: list[tuple[str, str, int]], device: str, record_dir: Path):
         from .index import resolve_encoder
 
         if model is None:
             if not indexed:
                 raise IndexNotFoundError(f"{self.folders[0]!r} holds no index of any model; {_how_to_build(self.folders)}")
             model = indexed[-1][1]
-        encoder, name = resolve_encoder(model, device)
+        # lazily: a query already in the text cache, or an indexed image, needs no weights
+        encoder, name = resolve_encoder(model, device, record_dir=record_dir)
         if encoder.fingerprint.key not in {k for k, _, _ in indexed}:
             if name in {n for _, n, _ in indexed}:  # same name, other fingerprint: the weights changed
                 self._table.forget_model(name, encoder.fingerprint.key)
@@ -197,10 +198,12 @@ class Searcher:
         query = " ".join(query.split())
         if not query:
             raise ValueError("empty query: give a few words describing the image")
-        warn_if_truncated(self.encoder, query, tag)
         with self._lock:
             self.refresh()
-            q = encode_texts(self.encoder, [query], tag, self._cache)[0]
+            q = self._cache.get_texts(text_cache_language(self.encoder, tag), [query]).get(query)
+            if q is None:  # warned when it was encoded; counting tokens would load a lazy model's weights
+                warn_if_truncated(self.encoder, query, tag)
+                q = encode_texts(self.encoder, [query], tag, self._cache)[0]
             return self._hits(*self.index.search(q, k), k)
 
     def image(self, path: str | os.PathLike, k: int = 20, *, include_self: bool = False) -> list[Hit]:
