@@ -194,3 +194,20 @@ def test_a_model_by_name_loads_no_weights_for_a_cached_query_or_an_indexed_image
         assert s.image(folder / "red.png", 1)[0].rel == "green.png" and not s.encoder.loaded
         s.text("a green apple", "en", 2)  # not cached: the weights load now
         assert s.encoder.loaded
+
+
+def test_an_hnsw_file_from_before_snapshots_is_taken_over(env):
+    pytest.importorskip("usearch")
+    from babelclip.cache_dir import search_dir
+
+    folder, enc = env
+    with Searcher([folder], enc, exact_limit=2) as s:
+        assert s.index.kind == "hnsw"
+        name = next(p for p in (search_dir() / "snapshots").glob("*.usearch")).name
+    legacy = search_dir() / name
+    os.replace(search_dir() / "snapshots" / name, legacy)  # the layout before snapshots
+    legacy.with_suffix(".recall.json").write_text("{}")
+    with Searcher([folder], enc, exact_limit=2) as s:
+        assert s.text("blau", "de", 1)[0].rel == "sub/deep/blue.png" and len(s.index.ann) == 3
+    assert not legacy.exists() and not legacy.with_suffix(".recall.json").exists()
+    assert (search_dir() / "snapshots" / name).exists()

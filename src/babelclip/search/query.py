@@ -144,7 +144,9 @@ class Searcher:
         stamp = self._stamp()
         # one snapshot per model and set of folders, so searching another set never churns this one
         folders_id = hashlib.sha1("\n".join(sorted(self.folders)).encode()).hexdigest()[:10]
-        snap = Snapshot(self._table.dir / "snapshots", f"{self.encoder.fingerprint.key}-{folders_id}")
+        name = f"{self.encoder.fingerprint.key}-{folders_id}"
+        snap = Snapshot(self._table.dir / "snapshots", name)
+        snap.adopt(self._table.dir / f"{name}.usearch")  # where the HNSW file lay before snapshots
         vectors = snap.read(stamp, self._cache)
         if vectors is None:
             vectors = vectors_from_cache(self._table.files(self.folders), self._cache)

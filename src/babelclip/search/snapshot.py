@@ -108,6 +108,14 @@ class Snapshot:
         self.meta_path = self.dir / f"{name}.json"
         self.ann_path = self.dir / f"{name}.usearch"
 
+    def adopt(self, ann_file: Path) -> None:
+        """Take over an HNSW file kept elsewhere (beside the file table, before snapshots) as the
+        start of this snapshot's, unless it has one."""
+        if ann_file.exists() and not self.ann_path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            os.replace(ann_file, self.ann_path)
+            ann_file.with_suffix(".recall.json").unlink(missing_ok=True)
+
     def part(self, part: str) -> Path:
         return self.dir / f"{self.name}.{part}.npy"
 
@@ -170,18 +178,19 @@ class Snapshot:
         if len(vectors) <= exact_limit:
             return VectorIndex(vectors.keys, vectors.matrix, exact_limit=exact_limit)
         meta = self._meta() or {}
-        ann = meta.get("ann")
+        ann = meta.get("ann") or {}
         try:
-            intact = ann is not None and file_check(self.ann_path) == ann["check"]
-        except (OSError, KeyError, TypeError):
-            intact = False
-        if intact and ann.get("stamp") == stamp:
+            check = file_check(self.ann_path) if self.ann_path.exists() else None
+        except OSError:
+            check = None
+        if check is not None and check == ann.get("check") and ann.get("stamp") == stamp:
             view = _view(self.ann_path)
             if view is not None and len(view) == len(vectors):
                 return VectorIndex(vectors.keys, vectors.matrix, ann=view, recall=ann.get("recall"))
-        if not intact and self.ann_path.exists():
+        if check is not None and ann and check != ann.get("check"):
             log.warning("approximate index %s does not match its check: rebuilt", self.ann_path.name)
             self.ann_path.unlink()
+        # else an index file of older vectors (or one without a record): updated incrementally
         index = VectorIndex(vectors.keys, vectors.matrix, exact_limit=exact_limit, ann_path=self.ann_path, quiet=quiet)
         if meta.get("stamp") == stamp and self.ann_path.exists():
             meta["ann"] = {"stamp": stamp, "check": file_check(self.ann_path), "recall": index.recall}
