@@ -142,7 +142,7 @@ class FileTable:
     def generations(self, roots: Iterable[str]) -> dict[str, int]:
         """The change counter of each given root (resolved paths; 0 for one never indexed)."""
         paths = [str(Path(r).resolve()) for r in roots]
-        q = "SELECT path, generation FROM roots WHERE path IN (%s)" % ",".join("?" * len(paths))
+        q = f"SELECT path, generation FROM roots WHERE path IN ({','.join('?' * len(paths))})"
         known = dict(self._db.execute(q, paths).fetchall()) if paths else {}
         return {p: int(known.get(p, 0)) for p in paths}
 
