@@ -9,9 +9,11 @@ Above that, an approximate index from `usearch <https://github.com/unum-cloud/us
 (HNSW, Malkov & Yashunin 2018, arXiv:1603.09320), chosen over faiss-cpu because it stores
 float16 vectors natively, adds **and removes** single keys in an HNSW graph (faiss's
 ``IndexHNSWFlat`` cannot remove), saves/loads/memory-maps one file, and is a ~2 MB wheel with
-no BLAS or OpenMP runtime to ship. The index file is kept beside the file table and updated
-incrementally: keys of vectors gone from the folder are removed, new ones added. Its recall@10
-against exact search is measured on every update (:func:`recall_at_k`) and logged.
+no BLAS or OpenMP runtime to ship. The index file is kept with the vector snapshot
+(:mod:`.snapshot`, which memory-maps it when current) and updated incrementally: keys of
+vectors gone from the folder are removed, new ones added, with usearch's own threads (all
+cores). Its recall@10 against exact search is measured on every update (:func:`recall_at_k`)
+and logged.
 
 Keys are 63-bit integers derived from the content hash (:func:`key_of`), so the same image
 has the same key in every index and a moved file keeps its place.
