@@ -1,10 +1,14 @@
 """Search latency and memory on synthetic vectors: exact float16 top-k against usearch HNSW.
 
     nice -n 0 python bench/search_latency.py [--sizes 10000,100000,1000000] [--dim 512] [--ann-dim D]
+        [--skip-exact] [--expansions 384,512] [--save-dir DIR]
 
 For each size: p50/p95 query latency (top-20, one query at a time, 200 queries) of exact search
 on the float16 matrix and of the HNSW index; memory per million vectors (the float16 matrix,
-and usearch's own ``memory_usage``); HNSW build time; recall@10 of HNSW against exact.
+and usearch's own ``memory_usage``); HNSW build time (usearch's threads: all cores); recall@10
+of HNSW against brute force on the same sampled queries (``--skip-exact`` skips only the exact
+latency figures); ``--expansions``: latency and recall at other search-time candidate-list sizes
+on the same graph.
 
 Vectors are unit-norm points around 1000 random centres (embeddings of real images cluster
 by content; uniform random points in 512-d are a worst case no image collection resembles).
@@ -79,6 +83,11 @@ def hnsw(n: int, d: int, x: np.ndarray, args: argparse.Namespace) -> None:
           f"{os.cpu_count()} threads)  memory {ann.memory_usage / n * 1e6 / 2**20:8.1f} MiB per million vectors "
           f"(graph + f16 vectors)  recall@10 vs exact {recall:.4f} ({args.queries} queries, brute force "
           f"{exact_s:.1f} s)", flush=True)
+    for ef in (int(e) for e in args.expansions.split(",") if e):  # search-time only: no rebuild
+        ann.expansion_search = ef
+        print(f"n={n:>9,} d={d} HNSW expansion_search {ef}: {latency(idx, queries(x, args.queries))}  recall@10 vs "
+              f"exact {recall_at_k(idx, n_queries=args.queries):.4f}", flush=True)
+    ann.expansion_search = EXPANSION_SEARCH
     if args.save_dir:
         from usearch.index import Index
 
@@ -103,6 +112,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--skip-ann-above", type=int, default=10**9)
     ap.add_argument("--skip-exact", action="store_true", help="HNSW only (exact figures from an earlier run)")
+    ap.add_argument("--expansions", default="", help="also measure these expansion_search values, e.g. 384,512")
     ap.add_argument("--save-dir", default="", help="also save each HNSW here and time its memory-mapped open")
     args = ap.parse_args()
     print(f"cpus {os.cpu_count()}; HNSW connectivity {CONNECTIVITY}, expansion_search {EXPANSION_SEARCH}")
