@@ -1,10 +1,14 @@
 """Search latency and memory on synthetic vectors: exact float16 top-k against usearch HNSW.
 
     nice -n 0 python bench/search_latency.py [--sizes 10000,100000,1000000] [--dim 512] [--ann-dim D]
+        [--skip-exact] [--expansions 384,512] [--save-dir DIR]
 
 For each size: p50/p95 query latency (top-20, one query at a time, 200 queries) of exact search
 on the float16 matrix and of the HNSW index; memory per million vectors (the float16 matrix,
-and usearch's own ``memory_usage``); HNSW build time; recall@10 of HNSW against exact.
+and usearch's own ``memory_usage``); HNSW build time (usearch's threads: all cores); recall@10
+of HNSW against brute force on the same sampled queries (``--skip-exact`` skips only the exact
+latency figures); ``--expansions``: latency and recall at other search-time candidate-list sizes
+on the same graph.
 
 Vectors are unit-norm points around 1000 random centres (embeddings of real images cluster
 by content; uniform random points in 512-d are a worst case no image collection resembles).
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +30,7 @@ from babelclip.search.vectors import (
     VectorIndex,
     exact_top_k,
     recall_at_k,
+    sync_ann,
 )
 
 
@@ -51,6 +57,53 @@ def queries(x: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
     return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
+def latency(index: VectorIndex, qs: np.ndarray) -> str:
+    times = []
+    for v in qs:
+        t = time.perf_counter()
+        index.search(v, 20)
+        times.append(time.perf_counter() - t)
+    return percentiles(times)
+
+
+def hnsw(n: int, d: int, x: np.ndarray, args: argparse.Namespace) -> None:
+    """Build the HNSW (usearch's own threads: all cores), time queries, measure recall@10 against
+    brute force on ``--queries`` sampled queries; with ``--save-dir``, also save it and time
+    opening it memory-mapped (``Index.restore(view=True)``, what ``babelclip search`` does)."""
+    keys = np.arange(n, dtype=np.int64)
+    t = time.perf_counter()
+    ann, _ = sync_ann(keys, x, None)
+    build = time.perf_counter() - t
+    idx = VectorIndex(keys, x, ann=ann)
+    lat = latency(idx, queries(x, args.queries))
+    t = time.perf_counter()
+    recall = recall_at_k(idx, n_queries=args.queries)
+    exact_s = time.perf_counter() - t
+    print(f"n={n:>9,} d={d} HNSW (usearch f16): {lat}  build {build:6.1f} s ({n / build:,.0f} vectors/s, "
+          f"{os.cpu_count()} threads)  memory {ann.memory_usage / n * 1e6 / 2**20:8.1f} MiB per million vectors "
+          f"(graph + f16 vectors)  recall@10 vs exact {recall:.4f} ({args.queries} queries, brute force "
+          f"{exact_s:.1f} s)", flush=True)
+    for ef in (int(e) for e in args.expansions.split(",") if e):  # search-time only: no rebuild
+        ann.expansion_search = ef
+        print(f"n={n:>9,} d={d} HNSW expansion_search {ef}: {latency(idx, queries(x, args.queries))}  recall@10 vs "
+              f"exact {recall_at_k(idx, n_queries=args.queries):.4f}", flush=True)
+    ann.expansion_search = EXPANSION_SEARCH
+    if args.save_dir:
+        from usearch.index import Index
+
+        path = Path(args.save_dir) / f"bench-{n}-{d}.usearch"
+        ann.save(str(path))
+        del idx, ann
+        t = time.perf_counter()
+        view = Index.restore(str(path), view=True)
+        opened = time.perf_counter() - t
+        print(f"n={n:>9,} d={d} HNSW file {path.stat().st_size / 2**20:,.0f} MiB; memory-mapped open "
+              f"{opened * 1000:.1f} ms; queries on the mapped file: "
+              f"{latency(VectorIndex(keys, x, ann=view), queries(x, args.queries, seed=2))}", flush=True)
+        del view
+        path.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -59,6 +112,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--skip-ann-above", type=int, default=10**9)
     ap.add_argument("--skip-exact", action="store_true", help="HNSW only (exact figures from an earlier run)")
+    ap.add_argument("--expansions", default="", help="also measure these expansion_search values, e.g. 384,512")
+    ap.add_argument("--save-dir", default="", help="also save each HNSW here and time its memory-mapped open")
     args = ap.parse_args()
     print(f"cpus {os.cpu_count()}; HNSW connectivity {CONNECTIVITY}, expansion_search {EXPANSION_SEARCH}")
     for n in map(int, args.sizes.split(",")):
@@ -75,20 +130,8 @@ def main() -> None:
             continue
         d = args.ann_dim if args.ann_dim and n >= 1_000_000 else args.dim
         xa = x if d == args.dim else clustered(n, d)
-        t = time.perf_counter()
-        idx = VectorIndex(np.arange(n), xa, exact_limit=0)  # always HNSW; measures recall@10 too
-        build = time.perf_counter() - t
-        qa = queries(xa, args.queries)
-        times = []
-        for v in qa:
-            t = time.perf_counter()
-            idx.search(v, 20)
-            times.append(time.perf_counter() - t)
-        mem = idx.ann.memory_usage
-        print(f"n={n:>9,} d={d} HNSW (usearch f16): {percentiles(times)}  build {build:6.1f} s  "
-              f"memory {mem / n * 1e6 / 2**20:8.1f} MiB per million vectors (graph + f16 vectors)  "
-              f"recall@10 vs exact {recall_at_k(idx, n_queries=args.queries):.4f}")
-        del idx, xa, x
+        hnsw(n, d, xa, args)
+        del xa, x
 
 
 if __name__ == "__main__":

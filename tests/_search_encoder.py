@@ -19,6 +19,7 @@ WORDS = {
 class ColourEncoder(Capabilities):
     dim = 4
     text_context = 8  # tokens: words + 2, so a long query is "truncated" (declared: EncoderCapabilities)
+    languages = ("en", "de", "ja")  # the languages of WORDS (declared: EncoderCapabilities)
 
     def __init__(self, name: str = "colour", weights: str = "colour-v1"):
         self.fingerprint = Fingerprint("test", name, weights, "mean-rgb")

@@ -79,6 +79,9 @@ def test_babel_lite_unit_norm():
     np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
     texts = model.encode_texts(TEXTS, lang="sw")
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    from babelclip.languages import xlmr_languages
+
+    assert model.languages == xlmr_languages()  # multilingual-e5: XLM-R's CC-100 languages
 
 
 @pytest.mark.parametrize(("family", "kind"), CASES, ids=[f"{f}-{k}" for f, k in CASES])
@@ -118,6 +121,12 @@ def test_capabilities_are_declared_by_the_family(family, kind, tmp_path):
     context = {"openclip": lambda m: m.tokenizer.context_length, "hf": lambda m: m.max_length,
                "mclip": lambda m: m.max_length, "st": lambda m: None}[family](model)
     assert model.text_context == context
+    # languages (EncoderCapabilities.languages) from the tokenizer: the tiny transformers, M-CLIP and
+    # sentence-transformers towers have a generic WordPiece tokenizer, so they declare none
+    from babelclip.languages import nllb_languages, xlmr_languages
+
+    langs = {"clip": ("en",), "nllb": nllb_languages(), "xlmr": xlmr_languages()}
+    assert model.languages == (langs[kind] if family == "openclip" else None)
     if family == "openclip":  # counted by its own tokenizer: a long text fills the context
         assert model.count_tokens("cat " * 500, "de") == context > model.count_tokens("a cat", "de")
     if family not in TRAINABLE:

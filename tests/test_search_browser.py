@@ -114,6 +114,14 @@ def _open(driver, url: str) -> None:
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
 
 
+def _picker(driver) -> tuple[list[str], str]:
+    """The language picker's entries as shown, and the note under the search box."""
+    from selenium.webdriver.common.by import By
+
+    return ([o.text for o in driver.find_elements(By.CSS_SELECTOR, "#lang option")],
+            driver.find_element(By.ID, "langnote").text)
+
+
 def _thumbnails_loaded(driver) -> bool:
     return bool(driver.execute_script(
         "return [...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)"))
@@ -129,6 +137,7 @@ def test_page_with_colour_encoder(tmp_path, monkeypatch, browser):
     build_index(folder, enc)
     with Searcher([folder], enc) as s, _Server(create_app(s, "en")) as url:
         _open(browser, url)
+        assert _picker(browser) == (["English (en)", "German (de)", "Japanese (ja)"], "colour handles 3 languages")
         assert _query(browser, "grün", "de")[0] == "green.png"
         assert _query(browser, "青", "ja")[0] == "blue.png"
         assert _query(browser, "rot", "de")[0] in ("red.png", "dark/red2.png")
@@ -171,6 +180,12 @@ def test_page_with_babel_lite_on_tux_paint_stamps(tmp_path, monkeypatch, browser
     build_index(folder, "babel-lite")
     with Searcher([folder], "babel-lite") as s, _Server(create_app(s, "en")) as url:
         _open(browser, url)
+        from babelclip.languages import get_language, xlmr_languages
+
+        names, note = _picker(browser)  # XLM-R's CC-100 languages, which multilingual-e5 was trained on
+        assert sorted(names) == sorted(f"{get_language(t).name} ({t})" for t in xlmr_languages())
+        assert {"Swahili (sw)", "Japanese (ja)", "Simplified Chinese (zh-Hans)"} <= set(names) and "Zulu (zu)" not in names
+        assert note == f"babel-lite handles {len(xlmr_languages())} languages"
         assert _query(browser, "a teapot", "en")[0] == "dishes/teapot.png"
         assert _query(browser, "eine Gitarre", "de")[0] == "string/guitar_classical.png"
         assert _query(browser, "バナナ", "ja")[0] == "fruit/banana.png"

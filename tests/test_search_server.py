@@ -10,7 +10,7 @@ from _search_encoder import ColourEncoder, write_images
 from fastapi.testclient import TestClient
 
 from babelclip.search import Searcher, build_index
-from babelclip.search.server import create_app, model_languages
+from babelclip.search.server import create_app
 
 
 @pytest.fixture
@@ -39,7 +39,9 @@ def test_search_and_similar_json(app_env):
     bad = client.get("/api/search", params={"q": "rot", "lang": "deutsch-xx"})
     assert bad.status_code == 400 and "closest known" in bad.json()["detail"]
     langs = client.get("/api/languages").json()
-    assert langs["default"] == "de" and {"tag": "ja", "name": "Japanese"} in langs["languages"]
+    assert langs["default"] == "de" and langs["declared"] is True  # ColourEncoder knows three languages
+    assert langs["languages"] == [{"tag": "en", "name": "English"}, {"tag": "de", "name": "German"},
+                                  {"tag": "ja", "name": "Japanese"}]
     assert "<select id=\"lang\"" in client.get("/").text
 
 
@@ -75,16 +77,18 @@ def test_link_swapped_in_after_indexing_is_refused(app_env):
     assert client.get("/thumb/0/extra.png").status_code == 404
 
 
-def test_picker_lists_declared_languages_by_name():
-    from babelclip.models.base import Capabilities
+def test_a_model_that_declares_no_languages_offers_all_and_says_so(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
 
-    class E(Capabilities):  # declares its languages (EncoderCapabilities.languages)
-        languages = ("de", "ja", "zho_Hant")
-
-    names = [lang.name for lang in model_languages(E())]
-    assert names == sorted(names) and len(names) == 3 and "German" in names
     from babelclip.languages import all_languages
 
-    undeclared = model_languages(object())  # XLM-R's CC-100 languages, from the table's xlmr flags
-    assert {lang.tag for lang in undeclared} == {lang.tag for lang in all_languages() if lang.xlmr}
-    assert {"en", "de", "ja", "sw"} <= {lang.tag for lang in undeclared} and 95 <= len(undeclared) <= 110
+    class Undeclared(ColourEncoder):
+        languages = None
+
+    monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path / "cache"))
+    write_images(tmp_path / "p", {"red.png": "red"})
+    enc = Undeclared()
+    build_index(tmp_path / "p", enc)
+    with Searcher([tmp_path / "p"], enc) as s:
+        langs = TestClient(create_app(s, "de")).get("/api/languages").json()
+    assert langs["declared"] is False and len(langs["languages"]) == len(all_languages())

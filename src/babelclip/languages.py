@@ -197,3 +197,15 @@ def nllb_code(lang: str | Language, mapping: str = "babelclip", *, code: str | N
             return NLLB_FALLBACK
         return found
     raise ValueError(f"unknown NLLB code mapping {mapping!r}; allowed: {', '.join(NLLB_MAPPINGS)}")
+
+
+# -- language sets of pre-training corpora (what models declare they handle) -----------------------
+def xlmr_languages() -> tuple[str, ...]:
+    """Tags of the languages of XLM-R's CC-100 pre-training data (the table's ``xlmr`` flag): what
+    text towers with XLM-R's tokenizer were pre-trained on (multilingual-e5, M-CLIP, AltCLIP)."""
+    return tuple(lang.tag for lang in all_languages() if lang.xlmr)
+
+
+def nllb_languages() -> tuple[str, ...]:
+    """Tags of the languages with an NLLB-200/FLORES-200 code in the table: NLLB's languages."""
+    return tuple(lang.tag for lang in all_languages() if lang.nllb)

@@ -177,8 +177,10 @@ class EncoderCapabilities(Protocol):
     - ``text_context``: the text tower's context in tokens (longer texts are truncated), or
       ``None`` where it does not say; ``count_tokens(text, lang)``: the tokens ``text`` takes in
       it, ``None`` where the family does not count (callers estimate). Search warns with them.
-    - ``languages``: the codes of the languages the model was trained for, where it declares
-      them (``None``: not declared; the search page then offers XLM-R's languages).
+    - ``languages``: the BCP-47 tags (from the language table) of the languages the model
+      handles, where its family knows them (:mod:`babelclip.models.text_languages`: NLLB's for an
+      NLLB tokenizer, XLM-R's CC-100 languages for XLM-R's, English for CLIP's BPE); ``None``:
+      not declared (the search page then offers every language, saying so).
     - ``trainable_text(level)``: its :class:`TrainableText` (``level`` one of TEXT_LEVELS, where
       it offers them); ``TypeError`` where its text side cannot be trained.
     - ``training_defaults(method, level, loss)``: what training uses where the caller gives nothing.

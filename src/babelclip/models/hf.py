@@ -27,6 +27,7 @@ import torch
 
 from ..languages import Language
 from .base import Fingerprint, OtherFamilyError, TextSide, TrainableText, reject_level
+from .text_languages import tokenizer_languages
 from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
 from .transformers_parts import (
@@ -99,6 +100,7 @@ class HFEncoder(TorchEncoder):
         self.arch = arch
         self.max_length = text_max_length(tokenizer, model.config.text_config, max_length)
         self.text_context = self.max_length
+        self.languages = tokenizer_languages(tokenizer)
         self.padding = "max_length" if arch.pad_to_max_length else "longest"
         self.dim = (
             int(model.config.projection_dim)

@@ -43,6 +43,7 @@ import torch
 
 from ..languages import Language
 from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
+from .text_languages import tokenizer_languages
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
 from .options import OptionsError, TextNormalizationOptions, normalization_extra
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
@@ -129,8 +130,7 @@ class MCLIPEncoder(TorchEncoder):
         self.text_normalized = normalize_text
         self.text = text.to(self.device, self.dtype).eval()
         self.image_transform = image_transform[0] if image_transform else None
-        self.tokenizer = tokenizer
-        self.image = image
+        self.tokenizer, self.image, self.languages = tokenizer, image, tokenizer_languages(tokenizer)
         self.dim = int(text.head.out_features)
         if image.dim != self.dim:
             raise ValueError(

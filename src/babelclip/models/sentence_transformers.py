@@ -28,6 +28,7 @@ import torch
 
 from ..languages import Language
 from .base import Fingerprint
+from .text_languages import tokenizer_languages
 from .hub import ResolvedWeights, resolve_weights, split_revision
 from .options import HubOptions, TextNormalizationOptions, normalization_extra
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
@@ -114,6 +115,7 @@ class STEncoder(TorchEncoder):
         super().__init__(device, dtype)
         self.text, self.image = text, image
         self.text_normalized = normalize_text
+        self.languages = tokenizer_languages(getattr(text, "tokenizer", None))
         self.dim = int(text.get_embedding_dimension())
         image_dim = int(image.get_embedding_dimension())
         if image_dim != self.dim:

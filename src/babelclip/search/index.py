@@ -54,10 +54,17 @@ class IndexReport:
         return asdict(self)
 
 
-def resolve_encoder(model: str | Encoder, device: str = "cpu") -> tuple[Encoder, str]:
-    """``(encoder, name)`` for a model name (``create_model``) or an encoder object."""
+def resolve_encoder(model: str | Encoder, device: str = "cpu", *,
+                    record_dir: str | os.PathLike | None = None) -> tuple[Encoder, str]:
+    """``(encoder, name)`` for a model name (``create_model``) or an encoder object. With
+    ``record_dir`` (the embedding cache folder), a name is built lazily where it can be
+    (:func:`~babelclip.models.lazy.lazy_model`: its weights load on the first encoding)."""
     if not isinstance(model, str):
         return model, model.fingerprint.name
+    if record_dir is not None:
+        from ..models.lazy import lazy_model
+
+        return lazy_model(model, record_dir, device=device)[0], model
     from ..models.registry import create_model
 
     return create_model(model, device=device), model
@@ -120,8 +127,11 @@ def build_index(
             emb = None
             if todo:
                 source = ImageSource(f"index:{folder.name}", [ImageItem(r.rel, r.path) for r in todo])
-                emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
-                                    content_hash=True, quiet=quiet)
+                try:
+                    emb = encode_images(encoder, source, cache, batch_size=batch_size, num_workers=num_workers,
+                                        content_hash=True, quiet=quiet)
+                finally:  # new vectors (even of an interrupted run) make the folder's snapshots stale
+                    table.touch(rid)
             table.note_model(rid, encoder.fingerprint.key, name, encoder.dim)
         failed = dict(emb.failed) if emb is not None else {}
     report = IndexReport(str(folder.resolve()), name, encoder.fingerprint.key, len(rows), scan,

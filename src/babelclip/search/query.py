@@ -1,7 +1,9 @@
 """Query indexed folders by text in any language, or by an image: ranked paths with cosines.
 
-A :class:`Searcher` loads the vectors of the folders' files from the embedding cache once
-(float16, see :mod:`babelclip.search.vectors`); each query is one ``encode_texts([q], lang)``
+A :class:`Searcher` opens the vectors of the folders' files once: memory-mapped from their
+snapshot when it is current (:mod:`babelclip.search.snapshot`), else read from the embedding
+cache (float16, see :mod:`babelclip.search.vectors`) and the snapshot written; a folder changed
+since (a re-index) is noticed before each query and the vectors reloaded. each query is one ``encode_texts([q], lang)``
 (through the cache, so a repeated query costs no forward pass) or one image's embedding —
 read from the index when the image is indexed, encoded otherwise — and one top-k.
 """
@@ -20,11 +22,12 @@ import numpy as np
 
 from ..cache_dir import embeddings_dir
 from ..eval.cache import EmbeddingCache
-from ..eval.encode import encode_texts
+from ..eval.encode import encode_texts, text_cache_language
 from ..languages import get_language
 from ..models.base import capabilities
-from .store import FileRow, FileTable, content_key, is_inside, sha256_file
-from .vectors import EXACT_LIMIT, VectorIndex, key_of
+from .snapshot import Snapshot, vectors_from_cache
+from .store import FileRow, FileTable, is_inside, sha256_file
+from .vectors import EXACT_LIMIT, key_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.base import Encoder
@@ -104,19 +107,21 @@ class Searcher:
             if missing:
                 raise IndexNotFoundError(f"{missing[0]!r} has not been indexed; {_how_to_build(missing)}")
         indexed = self._table.models_of(self.folders)
-        self.encoder, self.model_name = self._encoder(model, indexed, device)
+        self.encoder, self.model_name = self._encoder(model, indexed, device, embeddings_dir(cache_dir))
         self._cache = EmbeddingCache(embeddings_dir(cache_dir), self.encoder.fingerprint.key, self.encoder.dim)
         self._lock = threading.Lock()  # one query at a time: the server answers from a thread pool
-        self._load(exact_limit, quiet)
+        self._exact_limit, self._quiet = exact_limit, quiet
+        self._load()
 
-    def _encoder(self, model: str | Encoder | None, indexed: list[tuple[str, str, int]], device: str):
+    def _encoder(self, model: str | Encoder | None, indexed: list[tuple[str, str, int]], device: str, record_dir: Path):
         from .index import resolve_encoder
 
         if model is None:
             if not indexed:
                 raise IndexNotFoundError(f"{self.folders[0]!r} holds no index of any model; {_how_to_build(self.folders)}")
             model = indexed[-1][1]
-        encoder, name = resolve_encoder(model, device)
+        # lazily: a query already in the text cache, or an indexed image, needs no weights
+        encoder, name = resolve_encoder(model, device, record_dir=record_dir)
         if encoder.fingerprint.key not in {k for k, _, _ in indexed}:
             if name in {n for _, n, _ in indexed}:  # same name, other fingerprint: the weights changed
                 self._table.forget_model(name, encoder.fingerprint.key)
@@ -127,23 +132,39 @@ class Searcher:
                                      f"build it with: babelclip index {self.folders[0]} --model {name}")
         return encoder, name
 
-    def _load(self, exact_limit: int, quiet: bool) -> None:
-        rows = self._table.files(self.folders)
-        by_hash: dict[str, list[FileRow]] = {}
-        for r in rows:
-            by_hash.setdefault(r.sha256, []).append(r)
-        vecs = self._cache.get_images([content_key(h) for h in by_hash])
-        hashes = [h for h in by_hash if content_key(h) in vecs]
-        if not hashes:
-            raise IndexNotFoundError(f"the index of {', '.join(self.folders)} is empty (no decodable images); "
-                                     f"{_how_to_build(self.folders)}")
-        self._files = {key_of(h): by_hash[h] for h in hashes}
-        matrix = np.stack([vecs[content_key(h)] for h in hashes])
-        # one HNSW file per model and set of folders, so searching another set never churns this one
+    def _stamp(self) -> dict[str, Any]:
+        """What the vectors of this search are built from (read before them: a change made while
+        they are read leaves an older stamp, so the next open rebuilds)."""
+        return {"fingerprint": self.encoder.fingerprint.key, "dim": int(self.encoder.dim),
+                "folders": self._table.generations(self.folders)}
+
+    def _load(self) -> None:
+        """The vectors from their memory-mapped snapshot (:mod:`.snapshot`) when it is current,
+        else from the embedding cache (and the snapshot written for the next open)."""
+        stamp = self._stamp()
+        # one snapshot per model and set of folders, so searching another set never churns this one
         folders_id = hashlib.sha1("\n".join(sorted(self.folders)).encode()).hexdigest()[:10]
-        ann_path = self._table.dir / f"{self.encoder.fingerprint.key}-{folders_id}.usearch"
-        self.index = VectorIndex([key_of(h) for h in hashes], matrix, exact_limit=exact_limit,
-                                 ann_path=ann_path, quiet=quiet)
+        name = f"{self.encoder.fingerprint.key}-{folders_id}"
+        snap = Snapshot(self._table.dir / "snapshots", name)
+        snap.adopt(self._table.dir / f"{name}.usearch")  # where the HNSW file lay before snapshots
+        vectors = snap.read(stamp, self._cache)
+        if vectors is None:
+            vectors = vectors_from_cache(self._table.files(self.folders), self._cache)
+            if not len(vectors):
+                raise IndexNotFoundError(f"the index of {', '.join(self.folders)} is empty (no decodable images); "
+                                         f"{_how_to_build(self.folders)}")
+            snap.write(stamp, vectors)
+        self.vectors, self._loaded = vectors, stamp
+        self.index = snap.index(vectors, stamp, exact_limit=self._exact_limit, quiet=self._quiet)
+
+    def refresh(self) -> bool:
+        """Reload the vectors when a folder changed since they were loaded (a re-index while the
+        server runs); one small query of the file table otherwise. Whether it reloaded."""
+        if self._table.generations(self.folders) == self._loaded["folders"]:
+            return False
+        log.info("the index of %s changed: reloading its vectors", ", ".join(self.folders))
+        self._load()
+        return True
 
     def close(self) -> None:
         self._cache.close()
@@ -160,11 +181,15 @@ class Searcher:
 
     # -- queries -----------------------------------------------------------------------------
     def _hits(self, keys: np.ndarray, scores: np.ndarray, k: int, skip: int | None = None) -> list[Hit]:
+        """The files of the top keys (looked up in the file table: only the hits' rows are read)."""
+        rows = [(key, self.index.row(key)) for key in keys.tolist() if key != skip]
+        sha = {key: self.vectors.sha256(r) for key, r in rows if r is not None}
+        files: dict[str, list[FileRow]] = {}
+        for f in self._table.rows_with(sha.values(), self.folders):
+            files.setdefault(f.sha256, []).append(f)
         out: list[Hit] = []
         for key, s in zip(keys.tolist(), scores.tolist()):
-            if key == skip or key not in self._files:
-                continue
-            for r in self._files[key]:
+            for r in files.get(sha.get(key, ""), []):
                 out.append(Hit(r.path, round(float(s), 6), r.root, r.rel))
         return out[:k]
 
@@ -175,9 +200,12 @@ class Searcher:
         query = " ".join(query.split())
         if not query:
             raise ValueError("empty query: give a few words describing the image")
-        warn_if_truncated(self.encoder, query, tag)
         with self._lock:
-            q = encode_texts(self.encoder, [query], tag, self._cache)[0]
+            self.refresh()
+            q = self._cache.get_texts(text_cache_language(self.encoder, tag), [query]).get(query)
+            if q is None:  # warned when it was encoded; counting tokens would load a lazy model's weights
+                warn_if_truncated(self.encoder, query, tag)
+                q = encode_texts(self.encoder, [query], tag, self._cache)[0]
             return self._hits(*self.index.search(q, k), k)
 
     def image(self, path: str | os.PathLike, k: int = 20, *, include_self: bool = False) -> list[Hit]:
@@ -189,6 +217,7 @@ class Searcher:
             raise FileNotFoundError(f"query image {str(path)!r} does not exist")
         key = key_of(sha256_file(path))
         with self._lock:
+            self.refresh()
             v = self.index.vector(key)
             if v is None:
                 from ..data.images import ImageItem, load_image
@@ -209,20 +238,14 @@ class Searcher:
         root = str(Path(folder).resolve()) if folder else ""
         if root not in self.folders:
             raise PermissionError("not an indexed folder")
-        if rel not in self._rels(root):
+        with self._lock:
+            indexed = self._table.has_file(root, rel)
+        if not indexed:
             raise PermissionError("not an indexed file")
         path = Path(root, *rel.split("/"))
         if not is_inside(path, Path(root)) or not path.is_file():
             raise PermissionError("not a file inside the indexed folder")
         return path
-
-    def _rels(self, root: str) -> set[str]:
-        if not hasattr(self, "_rel_sets"):
-            self._rel_sets: dict[str, set[str]] = {}
-            for rows in self._files.values():
-                for r in rows:
-                    self._rel_sets.setdefault(r.root, set()).add(r.rel)
-        return self._rel_sets.get(root, set())
 
 
 def open_index(folders: str | os.PathLike | Sequence[str | os.PathLike] | None = None,

@@ -7,7 +7,8 @@ Routes:
 
 * ``GET /`` — the page: search box, language picker, result grid; clicking an image searches
   for similar ones;
-* ``GET /api/languages`` — ``[{tag, name}]`` the model handles, and the default;
+* ``GET /api/languages`` — ``[{tag, name}]`` the model handles (``declared``: whether the model
+  declares them; when not, every language of the table), and the default;
 * ``GET /api/search?q=&lang=&k=`` — ``{hits: [{folder, rel, score, thumb}]}``;
 * ``GET /api/similar?folder=&rel=&k=`` — images like an indexed one;
 * ``GET /thumb/{folder}/{rel}`` — a thumbnail of an indexed file.
@@ -35,16 +36,14 @@ log = logging.getLogger(__name__)
 THUMB_PX = 256
 
 
-def model_languages(encoder: Any) -> list[Language]:
-    """The languages offered in the picker: the encoder's own ``languages`` when it declares
-    them, else the languages of XLM-R's training data (CC-100; the table's ``xlmr`` flag), which every text tower of
-    babel-lite, M-CLIP and the XLM-R open_clip models was pre-trained on."""
+def model_languages(encoder: Any) -> tuple[list[Language], bool]:
+    """``(languages, declared)``: the languages offered in the picker, by name — those the model
+    declares (``EncoderCapabilities.languages``: the family knows, from its tokenizer and
+    training data), or every language of the table when it declares none (``declared`` False:
+    the page says that any language may be tried, without a promise)."""
     declared = capabilities(encoder).languages
-    if declared:
-        langs = [get_language(c) for c in declared]
-    else:
-        langs = [lang for lang in all_languages() if lang.xlmr]
-    return sorted(dict.fromkeys(langs), key=lambda lang: lang.name)
+    langs = [get_language(c) for c in declared] if declared is not None else list(all_languages())
+    return sorted(dict.fromkeys(langs), key=lambda lang: lang.name), declared is not None
 
 
 def _thumbnail(path: str) -> bytes:
@@ -66,7 +65,7 @@ def create_app(searcher: Searcher, default_lang: str = "en"):
 
     app = FastAPI(title="babelclip search", docs_url=None, redoc_url=None)
     folders = list(searcher.folders)
-    langs = model_languages(searcher.encoder)
+    langs, declared = model_languages(searcher.encoder)
     default = get_language(default_lang).tag
     if default not in {lang.tag for lang in langs}:
         langs = sorted([*langs, get_language(default)], key=lambda lang: lang.name)
@@ -88,7 +87,7 @@ def create_app(searcher: Searcher, default_lang: str = "en"):
 
     @app.get("/api/languages")
     def languages() -> dict[str, Any]:
-        return {"default": default, "model": searcher.model_name,
+        return {"default": default, "model": searcher.model_name, "declared": declared,
                 "languages": [{"tag": lang.tag, "name": lang.name} for lang in langs]}
 
     @app.get("/api/search")

@@ -2,7 +2,9 @@
 
 One SQLite database (``<cache root>/search/files.sqlite``) for every folder ever indexed:
 
-* ``roots(id, path)`` — the indexed folders (absolute, resolved);
+* ``roots(id, path, generation)`` — the indexed folders (absolute, resolved), each with a counter
+  raised whenever its rows change or new vectors of its files are encoded (what a vector
+  snapshot, :mod:`.snapshot`, is checked against);
 * ``files(root, rel, size, mtime_ns, sha256)`` — one row per image file under a root;
 * ``models(key, name, dim, family)`` — the models the folders were indexed with.
 
@@ -33,7 +35,8 @@ from ..data.images import IMAGE_EXTENSIONS  # the extensions eval's image folder
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,
+                                  generation INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS files (root INTEGER NOT NULL, rel TEXT NOT NULL, size INTEGER NOT NULL,
                                   mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (root, rel));
 CREATE INDEX IF NOT EXISTS files_sha ON files (sha256);
@@ -113,6 +116,8 @@ class FileTable:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(_SCHEMA)
+        if "generation" not in {row[1] for row in self._db.execute("PRAGMA table_info(roots)")}:
+            self._db.execute("ALTER TABLE roots ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")  # older tables
 
     def close(self) -> None:
         self._db.close()
@@ -133,6 +138,17 @@ class FileTable:
         if row is None and create:
             return self._db.execute("INSERT INTO roots (path) VALUES (?)", (path,)).lastrowid
         return None if row is None else int(row[0])
+
+    def generations(self, roots: Iterable[str]) -> dict[str, int]:
+        """The change counter of each given root (resolved paths; 0 for one never indexed)."""
+        paths = [str(Path(r).resolve()) for r in roots]
+        q = f"SELECT path, generation FROM roots WHERE path IN ({','.join('?' * len(paths))})"
+        known = dict(self._db.execute(q, paths).fetchall()) if paths else {}
+        return {p: int(known.get(p, 0)) for p in paths}
+
+    def touch(self, root_id: int) -> None:
+        """Raise ``root_id``'s change counter: vector snapshots of it are stale from now on."""
+        self._db.execute("UPDATE roots SET generation = generation + 1 WHERE id = ?", (root_id,))
 
     def note_model(self, root_id: int, key: str, name: str, dim: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?)", (key, name, dim))
@@ -170,6 +186,20 @@ class FileTable:
             return rows
         wanted = {str(Path(r).resolve()) for r in roots}
         return [r for r in rows if r.root in wanted]
+
+    def rows_with(self, sha256s: Iterable[str], roots: Iterable[str]) -> list[FileRow]:
+        """The rows under ``roots`` whose content is one of ``sha256s``, sorted by folder and path."""
+        shas, wanted = list(dict.fromkeys(sha256s)), {str(Path(r).resolve()) for r in roots}
+        if not shas:
+            return []
+        q = ("SELECT r.path, f.rel, f.sha256 FROM files f JOIN roots r ON r.id = f.root "
+             f"WHERE f.sha256 IN ({','.join('?' * len(shas))}) ORDER BY r.path, f.rel")
+        return [FileRow(*row) for row in self._db.execute(q, shas) if row[0] in wanted]
+
+    def has_file(self, root: str, rel: str) -> bool:
+        """Whether ``rel`` is a row of the indexed folder ``root``."""
+        q = "SELECT 1 FROM files f JOIN roots r ON r.id = f.root WHERE r.path = ? AND f.rel = ?"
+        return self._db.execute(q, (str(Path(root).resolve()), rel)).fetchone() is not None
 
     def scan(self, root: str | os.PathLike, *, quiet: bool = True) -> ScanStats:
         """Bring the rows of ``root`` up to date with the folder (see module docstring)."""
@@ -211,6 +241,8 @@ class FileTable:
         stats.deleted = len(gone)
         self._db.execute("BEGIN IMMEDIATE")
         self._db.executemany("DELETE FROM files WHERE root = ? AND rel = ?", [(rid, r) for r in gone])
+        if gone:
+            self.touch(rid)
         self._db.execute("COMMIT")
         return stats
 
@@ -218,4 +250,5 @@ class FileTable:
         if rows:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+            self.touch(rows[0][0])
             self._db.execute("COMMIT")

@@ -9,9 +9,11 @@ Above that, an approximate index from `usearch <https://github.com/unum-cloud/us
 (HNSW, Malkov & Yashunin 2018, arXiv:1603.09320), chosen over faiss-cpu because it stores
 float16 vectors natively, adds **and removes** single keys in an HNSW graph (faiss's
 ``IndexHNSWFlat`` cannot remove), saves/loads/memory-maps one file, and is a ~2 MB wheel with
-no BLAS or OpenMP runtime to ship. The index file is kept beside the file table and updated
-incrementally: keys of vectors gone from the folder are removed, new ones added. Its recall@10
-against exact search is measured on every update (:func:`recall_at_k`) and logged.
+no BLAS or OpenMP runtime to ship. The index file is kept with the vector snapshot
+(:mod:`.snapshot`, which memory-maps it when current) and updated incrementally: keys of
+vectors gone from the folder are removed, new ones added, with usearch's own threads (all
+cores). Its recall@10 against exact search is measured on every update (:func:`recall_at_k`)
+and logged.
 
 Keys are 63-bit integers derived from the content hash (:func:`key_of`), so the same image
 has the same key in every index and a moved file keeps its place.
@@ -23,6 +25,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +35,8 @@ log = logging.getLogger(__name__)
 #: 512-d float16 takes ~40-50 ms on two cores and grows linearly; HNSW stays near 1-2 ms).
 EXACT_LIMIT = 100_000
 #: HNSW settings: graph degree, and candidate-list sizes while adding and searching (usearch's
-#: defaults are 16/128/64; 256 while searching is what reached recall@10 >= 0.99 at 1M).
+#: defaults are 16/128/64). With 256 while searching, recall@10 against exact was 0.998-1.000 at
+#: 10k-100k and 0.989 at 1M (bench/README.md); ``expansion_search`` is a search-time setting.
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 256
@@ -82,18 +86,23 @@ def _numpy_top_k(matrix: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray,
 
 class VectorIndex:
     """Keys and their float16 vectors; ``search`` is exact up to ``exact_limit`` rows, else HNSW
-    (kept in ``ann_path`` when given, and updated there incrementally)."""
+    (kept in ``ann_path`` when given, and updated there incrementally).
+
+    ``vectors`` may be a memory-mapped array (:mod:`.snapshot`): nothing here copies it. ``ann``:
+    an HNSW index already holding exactly ``keys`` (loaded or memory-mapped by the caller), used
+    as it is, with ``recall`` the recall@10 the caller measured for it."""
 
     def __init__(self, keys: Sequence[int] | np.ndarray, vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT,
-                 ann_path: str | os.PathLike | None = None, quiet: bool = True):
+                 ann_path: str | os.PathLike | None = None, quiet: bool = True, ann: Any = None,
+                 recall: float | None = None):
         self.keys = np.asarray(keys, dtype=np.int64)
         self.matrix = np.ascontiguousarray(vectors, dtype=np.float16)
         if self.matrix.ndim != 2 or len(self.keys) != len(self.matrix):
             raise ValueError(f"{len(self.keys)} keys but vectors of shape {self.matrix.shape}")
-        self.row = {int(k): i for i, k in enumerate(self.keys)}
-        self.ann = None
-        self.recall: float | None = None
-        if len(self.keys) > exact_limit:
+        self._order: np.ndarray | None = None  # argsort of keys, made on the first vector() call
+        self.ann = ann
+        self.recall = recall
+        if ann is None and len(self.keys) > exact_limit:
             path = None if ann_path is None else Path(ann_path)
             self.ann, changed = sync_ann(self.keys, self.matrix, path, quiet=quiet)
             self.recall = None if changed or path is None else _saved_recall(path, len(self))
@@ -111,8 +120,17 @@ class VectorIndex:
     def kind(self) -> str:
         return "hnsw" if self.ann is not None else "exact"
 
+    def row(self, key: int) -> int | None:
+        """The row of ``key``, or ``None`` (a binary search: no dict of a million keys to build)."""
+        if self._order is None:
+            self._order = np.argsort(self.keys, kind="stable")
+        i = int(np.searchsorted(self.keys, key, sorter=self._order))
+        if i < len(self._order) and self.keys[self._order[i]] == key:
+            return int(self._order[i])
+        return None
+
     def vector(self, key: int) -> np.ndarray | None:
-        r = self.row.get(int(key))
+        r = self.row(int(key))
         return None if r is None else self.matrix[r].astype(np.float32)
 
     def search(self, query: np.ndarray, k: int, *, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:

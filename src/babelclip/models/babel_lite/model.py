@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from ...languages import Language
+from ...languages import Language, xlmr_languages
 from ..base import Fingerprint, TrainingDefaults, default_training, hash_files
 from ..options import FamilyOptions, OptionsError
 from ..torch_encoder import TorchEncoder, dtype_name, normalize_rows
@@ -136,6 +136,7 @@ class BabelLite(PooledTowerText, TorchEncoder):
         self.image_prep = ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.config["image"]["preprocess"].items()})
         self.text_prep = TextPreprocess(**self.config["text"]["preprocess"])
         self.text_context = self.text_prep.max_length
+        self.languages = xlmr_languages()  # multilingual-e5: XLM-R's tokenizer and CC-100 pre-training
         self.image_temperature = float(self.config["image"].get("temperature", 1.0))
         self.text_temperature = float(self.config["text"].get("temperature", 1.0))
         self.image_precision = image_precision

@@ -24,6 +24,7 @@ import torch
 from ...errors import UnsupportedLanguageError
 from ...languages import Language, get_language, nllb_code
 from ..base import Fingerprint, TextSide, TrainableText, reject_level
+from ..text_languages import tokenizer_languages
 from ..torch_encoder import TorchEncoder, normalize_rows
 from .causal_plan import DEFAULT_CONFIG, CausalTextConfig
 from .causal_tower import (
@@ -93,6 +94,7 @@ class OpenClipEncoder(TorchEncoder):
         self.dim = dim
         self.context_length = int(tokenizer.context_length)
         self.text_context = self.context_length
+        self.languages = tokenizer_languages(tokenizer)
         hf = getattr(tokenizer, "tokenizer", None)
         self._hf = (
             hf if getattr(tokenizer, "tokenizer_mode", None) == "" else None
