@@ -50,7 +50,7 @@ def _nllb_tokenizer():
     doc = json.loads(xlmr_tokenizer_file().read_text(encoding="utf-8"))
     pieces = doc["model"]["vocab"]
     ids = {w: i for i, (w, _) in enumerate(pieces)}
-    score = dict((w, s) for w, s in pieces)
+    score = {w: s for w, s in pieces}
     merges = []
     for w, _ in sorted(pieces[4:], key=lambda p: (len(p[0]), -p[1])):
         splits = [(score[w[:k]] + score[w[k:]], w[:k], w[k:]) for k in range(1, len(w))

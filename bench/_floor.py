@@ -1,6 +1,8 @@
 """The compute floor of a Babel-ImageNet run on one model: the forward passes of each distinct
 tokenised text at its own length and of each image once, nothing else (no tokenising, no I/O,
-no cache, no metrics; batches of texts of one length, so no padding at all).
+no cache, no metrics; batches of texts of one length, so no padding at all), in wall seconds and
+in CPU seconds of the process (on a shared machine only the CPU seconds mean anything; with one
+thread they are the wall time an idle core would take).
 
 "Own length" is what the tower needs to give its result: up to the pooled token for causal and
 padding-masked (HF) towers; the full context for a tower that attends to padding and pools at a
@@ -54,21 +56,24 @@ def compute_floor(model_dir: Path, ref: Path, codes: list[str], image_root: Path
     from babelclip.models.openclip.causal_tower import encode_text_prefix
 
     forward = (lambda x: encode_text_prefix(model, x)) if enc.trim_clip else model.encode_text
-    text_s = 0.0
+    text_s, text_cpu = 0.0, 0.0  # wall seconds; CPU seconds of this process (what a loaded machine leaves intact)
     with torch.inference_mode():
         for n, rows in groups.items():
             for i in range(0, len(rows), batch):
                 x = torch.stack(rows[i: i + batch])
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 forward(x)
                 text_s += time.perf_counter() - t
+                text_cpu += time.process_time() - c
         items = imagenet_val(image_root).items
-        image_s = 0.0
+        image_s, image_cpu = 0.0, 0.0
         for i in range(0, len(items), 64):
             px = torch.stack([enc.preprocess(Image.open(it.path).convert("RGB")) for it in items[i: i + 64]])
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             model.encode_image(px)
             image_s += time.perf_counter() - t
+            image_cpu += time.process_time() - c
     mean_len = sum(n * len(r) for n, r in groups.items()) / max(n_texts, 1)
-    return {"text": text_s, "images": image_s, "total": text_s + image_s, "texts": n_texts,
+    return {"text": text_s, "images": image_s, "total": text_s + image_s, "cpu_text": text_cpu,
+            "cpu_images": image_cpu, "cpu_total": text_cpu + image_cpu, "texts": n_texts,
             "n_images": len(items), "mean_tokens": mean_len, "full_context": full}

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from _families import FAMILIES, model_dir
-from _floor import distinct_prompts
 from _reference import BABEL_IMAGENET as REF
 
 
@@ -30,6 +29,7 @@ def main() -> int:
     ap.add_argument("--family", default="xlmr", choices=FAMILIES)
     ap.add_argument("--language", default="ja")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-classes", type=int, default=200, help="the language's first N classes (their prompts and images)")
     ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "babelclip-bench-families"))
     args = ap.parse_args()
     have = cpu_bf16()
@@ -40,10 +40,10 @@ def main() -> int:
 
     import numpy as np
     import torch
+    from vs_clip_benchmark import make_imagenet
 
     from babelclip.data.images import imagenet_val
     from babelclip.models.registry import create_model
-    from vs_clip_benchmark import make_imagenet
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
@@ -51,7 +51,8 @@ def main() -> int:
     enc = create_model(str(model_dir(work, args.family)))
     labels = json.loads((REF / "babel_imagenet.json").read_text(encoding="utf-8"))[args.language.upper()]
     templates = json.loads((REF / "nllb_dist13b_prompts.json").read_text(encoding="utf-8"))[args.language.upper()]
-    texts = distinct_prompts(REF, [args.language], False)[args.language]
+    labels = [labels[0][: args.max_classes], labels[1][: args.max_classes]]
+    texts = list(dict.fromkeys(t.replace("{}", lab, 1) for lab in labels[1] for t in templates))
     source = imagenet_val(work / "imagenet")
     classes = set(labels[0])  # ImageNet class indices, the order of source.classes
     keep = [i for i, it in enumerate(source.items) if it.label in classes]

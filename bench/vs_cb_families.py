@@ -92,7 +92,7 @@ def timed_run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Completed
         return ru.ru_utime + ru.ru_stime
 
     c0, t0 = cpu(), time.perf_counter()
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     return r, time.perf_counter() - t0, cpu() - c0
 
 
@@ -110,7 +110,7 @@ def run_cb(mdir: Path, root: Path, codes: list[str], out: Path, threads: int, ke
         if r.returncode:
             print(f"  CLIP_benchmark {c}: exit {r.returncode}: {r.stderr.strip().splitlines()[-1:]}")
             continue
-        acc[c] = json.loads((out / f"{c}.json").read_text())["metrics"]["acc1"]
+        acc[c] = json.loads((out / f"{c}.json").read_text())["metrics"]["acc1"]  # all metrics: cb_metrics
         print(f"  CLIP_benchmark {c}: {per[c]:.1f} s wall, {cpu[c]:.1f} s CPU, acc1 {acc[c]:.5f}, "
               f"load {os.getloadavg()[0]:.1f}", flush=True)
         res = {"total": sum(per.values()), "cpu": sum(cpu.values()), "per_lang": per, "cpu_per_lang": cpu,
@@ -133,26 +133,46 @@ def run_babelclip(family: str, mdir: Path, root: Path, codes: list[str], cache: 
     doc = json.loads((out / "results.json").read_text())
     from babelclip.data.labels import resolve_code
 
-    by_tag = {rec["language"]: rec["metrics"]["top1"] for rec in doc["results"]}
-    acc = {c: by_tag.get(resolve_code(c.upper(), "labels")) for c in codes}
-    return {"wall": wall, "cpu": cpu, "acc1": acc, "seconds": doc["meta"].get("seconds", {}), "cmd": " ".join(cmd)}
+    by_tag = {rec["language"]: [rec["metrics"][k] for k in ("top1", "top5", "mean_per_class_recall")]
+              for rec in doc["results"]}
+    metrics = {c: by_tag.get(resolve_code(c.upper(), "labels")) for c in codes}
+    return {"wall": wall, "cpu": cpu, "metrics": metrics, "seconds": doc["meta"].get("seconds", {}),
+            "cmd": " ".join(cmd)}
 
 
-def report(family: str, codes: list[str], cb: dict | None, cold: dict, warm: dict, floor: dict | None) -> None:
-    print(f"\n[{family}] {'lang':5s} {'CB acc1':>9s} {'ours acc1':>9s} {'CB s':>6s}  same")
-    same = 0
+def cb_metrics(out: Path, codes: list[str]) -> dict[str, list[float]]:
+    """acc1, acc5, mean per-class recall of each language CLIP_benchmark finished (its JSON files)."""
+    found = {}
     for c in codes:
-        theirs = (cb or {}).get("acc1", {}).get(c)
-        ours = cold["acc1"].get(c)
-        eq = theirs is not None and ours is not None and abs(theirs - ours) < 1e-12
-        same += eq
-        t = f"{theirs:9.5f}" if theirs is not None else f"{'-':>9s}"
-        o = f"{ours:9.5f}" if ours is not None else f"{'-':>9s}"
+        f = out / f"{c}.json"
+        if f.exists():
+            m = json.loads(f.read_text())["metrics"]
+            found[c] = [m["acc1"], m["acc5"], m["mean_per_class_recall"]]
+    return found
+
+
+def report(family: str, codes: list[str], cb: dict | None, theirs_all: dict, cold: dict, warm: dict,
+           floor: dict | None) -> None:
+    names = ("acc1", "acc5", "mpcr")
+    print(f"\n[{family}] {'lang':5s} " + " ".join(f"{'CB ' + n:>9s} {'ours ' + n:>9s}" for n in names)
+          + f" {'CB s':>6s}  identical")
+    same = {n: 0 for n in names}
+    for c in codes:
+        theirs, ours = theirs_all.get(c), cold["metrics"].get(c)
+        cells, flags = [], []
+        for i, n in enumerate(names):
+            t = theirs[i] if theirs else None
+            o = ours[i] if ours else None
+            eq = t is not None and o is not None and abs(t - o) < 1e-9
+            same[n] += eq
+            flags.append(n if eq else "")
+            cells.append((f"{t:9.5f}" if t is not None else f"{'-':>9s}") + " " + (f"{o:9.5f}" if o is not None else f"{'-':>9s}"))
         s = (cb or {}).get("per_lang", {}).get(c, float("nan"))
-        print(f"[{family}] {c:5s} {t} {o} {s:6.1f}  {'yes' if eq else 'NO'}")
+        print(f"[{family}] {c:5s} " + " ".join(cells) + f" {s:6.1f}  {','.join(f for f in flags if f) or 'none'}")
+    print(f"[{family}] identical over the {len(theirs_all)} languages CLIP_benchmark ran: "
+          + ", ".join(f"{n} {same[n]}" for n in names))
     sec = cold["seconds"]
     wsec = warm["seconds"]
-    print(f"[{family}] top-1 identical in {same} of {len(codes)} languages")
     print(f"[{family}] babelclip cold {cold['wall']:.1f} s wall, {cold['cpu']:.1f} s CPU (meta: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()
                                                                        if isinstance(v, (int, float))) + ")")
     print(f"[{family}] babelclip warm {warm['wall']:.2f} s wall = {100 * warm['wall'] / cold['wall']:.1f}% of cold, "
@@ -168,10 +188,27 @@ def report(family: str, codes: list[str], cb: dict | None, cold: dict, warm: dic
               f"{cb['threads']}, load after {cb['load_after']:.1f}){note}")
         print(f"[{family}] ratio CB / babelclip cold: {wall / cold['wall']:.1f}x wall, {cpu / cold['cpu']:.1f}x CPU")
     if floor:
-        print(f"[{family}] floor {floor['total']:.1f} s (text {floor['text']:.1f} s: {floor['texts']} distinct tokenised "
+        cpu = floor.get("cpu_total")
+        print(f"[{family}] floor {floor['total']:.1f} s wall (text {floor['text']:.1f} s: {floor['texts']} distinct tokenised "
               f"texts, mean {floor['mean_tokens']:.1f} tokens{' (full context)' if floor['full_context'] else ''}; "
-              f"images {floor['images']:.1f} s: {floor['n_images']}); babelclip cold = {cold['wall'] / floor['total']:.2f}x floor "
-              f"(wall; CPU: {cold['cpu'] / floor['total']:.2f}x)")
+              f"images {floor['images']:.1f} s: {floor['n_images']}); babelclip cold = {cold['wall'] / floor['total']:.2f}x "
+              "floor in wall time" + (f"; floor {cpu:.1f} s CPU (text {floor['cpu_text']:.1f}, images "
+                                       f"{floor['cpu_images']:.1f}): babelclip cold = {cold['cpu'] / cpu:.2f}x floor in CPU time"
+                                       if cpu else ""))
+
+
+def profile(family: str, mdir: Path, root: Path, codes: list[str], work: Path, threads: int) -> None:
+    """babelclip's engine in this process, cold, with ``vs_clip_benchmark``'s time profile."""
+    import torch
+    from vs_clip_benchmark import _profile, run_babelclip
+
+    torch.set_num_threads(threads)
+    cache = work / f"profile-cache-{family}"
+    shutil.rmtree(cache, ignore_errors=True)
+    r = run_babelclip(codes, root, None, cache, 64, 1000, model=str(mdir),
+                      protocol="paper" if family == "nllb" else "default")
+    shutil.rmtree(cache, ignore_errors=True)
+    _profile(f"[{family}] babelclip in-process cold profile, one process, {threads} thread(s)", r["clock"], r["total"])
 
 
 def main() -> int:
@@ -184,6 +221,8 @@ def main() -> int:
     ap.add_argument("--only-clip-benchmark", action="store_true")
     ap.add_argument("--skip-clip-benchmark", action="store_true")
     ap.add_argument("--floor", action="store_true", help="also measure the compute floor in-process")
+    ap.add_argument("--profile", action="store_true",
+                    help="also babelclip's in-process time profile (one cold evaluation, one process)")
     ap.add_argument("--babelclip-args", default="", help="extra babelclip eval arguments (space-separated)")
     ap.add_argument("--report-only", action="store_true",
                     help="print the table from the figures both sides stored in --work (no run)")
@@ -218,7 +257,7 @@ def main() -> int:
             if not bc_file.exists():
                 sys.exit(f"no babelclip figures in {bc_file}: run without --report-only first")
             bc = json.loads(bc_file.read_text())
-            report(family, codes, cb, bc["cold"], bc["warm"], bc["floor"])
+            report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), bc["cold"], bc["warm"], bc["floor"])
             continue
         cache = work / f"cache-{family}"
         shutil.rmtree(cache, ignore_errors=True)
@@ -230,13 +269,14 @@ def main() -> int:
         floor = None
         if args.floor:
             import torch
-
             from _floor import compute_floor
 
             torch.set_num_threads(args.threads)
             floor = compute_floor(mdir, REF, codes, root)
+        if args.profile:
+            profile(family, mdir, root, codes, work, args.threads)
         bc_file.write_text(json.dumps({"cold": cold, "warm": warm, "floor": floor}, indent=1))
-        report(family, codes, cb, cold, warm, floor)
+        report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), cold, warm, floor)
         print(f"[{family}] load average at the end {os.getloadavg()[0]:.2f}")
         shutil.rmtree(cache, ignore_errors=True)
     return 0
