@@ -215,9 +215,10 @@ def raw_nllb_prompts(codes: list[str]):
     return PromptSet(name="nllb-raw", per_language=per)
 
 
-def run_babelclip(codes: list[str], root: Path, ckpt: Path, cache_dir: Path, batch_size: int,
-                  n_boot: int, prompts=None, workers: int = 1) -> dict:
-    """One full babelclip evaluation (model load to metrics) with a time profile."""
+def run_babelclip(codes: list[str], root: Path, ckpt: Path | None, cache_dir: Path, batch_size: int,
+                  n_boot: int, prompts=None, workers: int = 1, model: str = "", protocol: str = "default") -> dict:
+    """One full babelclip evaluation (model load to metrics) with a time profile (``model``: a
+    model name instead of this script's architecture with ``ckpt``)."""
     import babelclip.eval.classification as cls_mod
     import babelclip.eval.encode as enc_mod
     from babelclip.data.labels import load_babel_imagenet, resolve_code
@@ -228,10 +229,13 @@ def run_babelclip(codes: list[str], root: Path, ckpt: Path, cache_dir: Path, bat
     clock = Clock()
     t0 = time.perf_counter()
     with clock.span("model load"):
-        enc = create_model(f"openclip:{ARCH}@{ckpt}")
+        enc = create_model(model or f"openclip:{ARCH}@{ckpt}", protocol=protocol)
     clock.wrap(enc, "_image_features", "image forward", lambda a, k: a[0].shape[0])
     clock.wrap(enc, "tokenize", "tokenise", lambda a, k: len(a[0]))
     clock.wrap(enc, "_text_features", "text forward (incl. tokenise)", lambda a, k: len(a[0]))
+    if getattr(enc, "trim_hf", False):  # the token-sorted path of HF towers: ids once, then the tower
+        clock.wrap(enc, "_hf_seqs", "tokenise (HF, once per call)", lambda a, k: len(a[0]))
+        clock.wrap(enc.model, "encode_text", "text forward (HF tower)", lambda a, k: a[0].shape[0])
     orig_get = clock.wrap(EmbeddingCache, "get_texts", "cache: read texts", lambda a, k: len(a[2]))
     orig_put = clock.wrap(EmbeddingCache, "put_texts", "cache: write texts", lambda a, k: len(a[2]))
     orig_gblk = clock.wrap(EmbeddingCache, "get_text_block", "cache: read text blocks", lambda a, k: len(a[2]))

@@ -136,7 +136,7 @@ def test_build_writes_a_babel_lite_2_directory(small_cldr_dir, tmp_path, monkeyp
     from babelclip_tools import lite_text
 
     monkeypatch.setattr(lite_text, "guard_sets", lambda: [EvalSet("tuxpaint", {})])
-    cfg = lite_text.LiteTextConfig(steps=2, batch_size=4, warmup_steps=0, lr=5e-2, min_pairs=5)
+    cfg = lite_text.LiteTextConfig(steps=2, batch_size=4, warmup_steps=0, lr=5e-2, min_pairs=5, min_teacher_confidence=0.0)
     out = lite_text.train_lite_text(tmp_path / "m", cfg, annotations_dir=small_cldr_dir)
     config = __import__("json").loads((out / "babel_lite.json").read_text())
     assert config["format"] == "babel-lite/2" and config["text"]["lora"]["r"] == 8

@@ -43,7 +43,7 @@ MULTILINGUAL = Language("mul", "multiple languages", "mul")  # ISO 639-2 "mul": 
 @dataclass
 class LiteTextConfig:
     seed: int = 0
-    steps: int = 1200
+    steps: int = 600
     batch_size: int = 32
     lr: float = 3e-3
     lora_r: int = 8
@@ -52,6 +52,8 @@ class LiteTextConfig:
     en_share: float = 0.1  # English self-pairs, as a share of the other pairs
     min_pairs: int = 50  # locales with fewer training-half names are left out
     keywords: bool = False  # also each emoji's keyword list (joined) as a pair
+    min_teacher_confidence: float = 0.2  # keep emoji whose English name the v1 head gives a class >= this
+    threads: int = 0  # torch threads (0: torch's default); 1 is fastest on a loaded machine
 
 
 def cldr_locales(annotations_dir: str | Path | None = None) -> list[Language]:
@@ -96,6 +98,20 @@ def build_corpus(cfg: LiteTextConfig, eval_sets, annotations_dir=None):
     return ParallelCorpus(MULTILINGUAL, pairs, "cldr:names-all-locales", CLDR_LICENCE, meta), reports, counts
 
 
+def confident_pairs(model, corpus, threshold: float):
+    """The pairs whose English side the model's head already gives one class with probability
+    ``>= threshold``: emoji that are ImageNet things (animals, food, vehicles, tools), not faces,
+    symbols or flags, whose teacher distribution would be noise. Returns (corpus, names kept)."""
+    import torch
+
+    english = list(dict.fromkeys(e for e, _ in corpus.pairs))
+    with torch.inference_mode():
+        top = torch.cat([model.text_distribution(english[i : i + 512]).max(-1).values for i in range(0, len(english), 512)])
+    keep = {e for e, p in zip(english, top.tolist()) if p >= threshold}
+    pairs = [(e, t) for e, t in corpus.pairs if e in keep]
+    return type(corpus)(corpus.lang, pairs, corpus.source, corpus.licence, dict(corpus.meta)), len(keep)
+
+
 def guard_sets():
     """Babel-ImageNet labels, Tux Paint texts and Babel-Emoji's evaluation half: all required."""
     from babelclip.train.recipe import evaluation_sets, find_tuxpaint
@@ -117,6 +133,8 @@ def train_lite_text(out_dir: str | Path, cfg: LiteTextConfig | None = None, *, w
     ``base_dir``: the babel-lite 1 directory whose head teaches (default: the shipped ``v1``);
     ``annotations_dir``: a CLDR ``common/annotations`` folder (default: Debian's); a killed run
     started again with the same ``work_dir`` resumes from its last checkpoint."""
+    import torch
+
     import babelclip
     from babelclip.models.babel_lite.model import CONFIG_NAME, LORA_NAME, VARIANTS, read_config
     from babelclip.models.babel_lite.text_lora import peft_factors, save_lora
@@ -130,6 +148,11 @@ def train_lite_text(out_dir: str | Path, cfg: LiteTextConfig | None = None, *, w
     corpus, reports, counts = build_corpus(cfg, guard_sets(), annotations_dir)
     log.info("corpus: %d pairs in %d languages", len(corpus), len(counts))
     model = babelclip.create_model(str(base))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    corpus, confident = confident_pairs(model, corpus, cfg.min_teacher_confidence)
+    log.info("%d pairs whose English name names an ImageNet class with p >= %.2f (%d English names)",
+             len(corpus), cfg.min_teacher_confidence, confident)
     text = trainable_text(model, "logits")
     dcfg = DistillConfig(method="lora", steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, loss="kl",
                          lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, warmup_steps=cfg.warmup_steps,
@@ -150,7 +173,7 @@ def train_lite_text(out_dir: str | Path, cfg: LiteTextConfig | None = None, *, w
         "objective": "KL(teacher || student) of the head's class distributions; teacher = the English name through the "
                      "frozen babel-lite 1 text side",
         "data": f"CLDR emoji names, training half of Babel-Emoji's split, {len(counts) - 1} locales ({corpus.licence})",
-        "pairs": len(corpus), "pairs_per_language": counts, "leakage": reports,
+        "pairs": len(corpus), "english_names": confident, "pairs_per_language_before_confidence": counts, "leakage": reports,
         "final_loss": round(sum(result.losses[-50:]) / max(1, len(result.losses[-50:])), 4),
         "seconds": round(time.perf_counter() - t0, 1),
     }

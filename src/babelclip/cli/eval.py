@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download a missing benchmark file (say what to place where instead)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument("--amp", action="store_true",
+                   help="half-precision autocast on a CUDA device (faster; can change a near-tie ranking, so off by default)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="data-loader processes for image decoding")
     p.add_argument("--language-workers", default="auto", type=_workers,
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         download=args.download, formats=args.formats, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
         out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
         num_workers=args.workers, language_workers=args.language_workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
-        quiet=args.quiet,
+        quiet=args.quiet, amp=args.amp,
     )
     if results:
         print(f"{len(results)} results ({len({r.language for r in results})} languages) written to "

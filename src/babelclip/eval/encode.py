@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,10 @@ def _collate(batch):
 
 
 def _dist() -> tuple[int, int]:
+    """(rank, world size) of a running ``torch.distributed`` group, else (0, 1). A process that
+    never imported torch cannot have initialised one, so a fully cached run does not import it."""
+    if "torch" not in sys.modules:
+        return 0, 1
     try:
         import torch.distributed as dist
     except ImportError:  # pragma: no cover
@@ -131,9 +136,6 @@ def encode_images(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
     rank, world = _dist()
     items = source.items
     keys, failed = [], {}
@@ -150,29 +152,11 @@ def encode_images(
             failed[it.id] = known_bad[k]
     missing = [i for i, k in enumerate(keys) if k and k not in cached and k not in known_bad]
     mine = [missing[j] for j in _shard(len(missing), batch_size, rank, world)]
-
-    preprocess = encoder.preprocess if isinstance(encoder, PixelEncoder) else None
-    dataset = _Decoded([items[i] for i in mine], source.loader, preprocess)
-    mp_ctx = "fork" if num_workers > 0 and _can_fork() else None
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=_collate, multiprocessing_context=mp_ctx,
-                        pin_memory=str(capabilities(encoder).device).startswith("cuda"))
     fresh: dict[int, np.ndarray] = {}
     fresh_failed: dict[int, str] = {}
-    with tqdm(total=len(mine), desc=f"images {source.name}", unit="img", disable=quiet or rank != 0) as bar:
-        for batch in loader:
-            good = [(mine[j], data) for j, data, err, _ in batch if not err]
-            bad = {mine[j]: err for j, data, err, _ in batch if err}
-            lasting = {keys[mine[j]]: err for j, data, err, last in batch if err and last}
-            if good:
-                vecs = _encode_batch(encoder, [d for _, d in good], batch_size)
-            else:
-                vecs = np.zeros((0, cache.dim), np.float32)
-            cache.put_images([keys[i] for i, _ in good], vecs, lasting)
-            for (i, _), v in zip(good, vecs):
-                fresh[i] = v
-            fresh_failed.update(bad)
-            bar.update(len(batch))
+    if mine:  # nothing to decode: no data loader (and no torch import)
+        _encode_missing(encoder, source, cache, items, keys, mine, fresh, fresh_failed,
+                        batch_size=batch_size, num_workers=num_workers, progress=not quiet and rank == 0)
     if world > 1:
         fresh, fresh_failed = _gather(fresh, fresh_failed)
     for i, err in fresh_failed.items():
@@ -195,6 +179,42 @@ def encode_images(
                            n_encoded=len(fresh), n_cached=sum(1 for k in keys if k in cached))
 
 
+def _encode_missing(encoder: Encoder, source: ImageSource, cache: EmbeddingCache, items: Sequence[ImageItem],
+                    keys: list[str], mine: list[int], fresh: dict[int, np.ndarray], fresh_failed: dict[int, str],
+                    *, batch_size: int, num_workers: int, progress: bool) -> None:
+    """Decode (in ``num_workers`` data-loader processes) and encode (each stacked batch in pinned
+    memory on CUDA, copied to the device asynchronously) the
+    items at positions ``mine``, committing each batch to the cache; fills ``fresh`` and
+    ``fresh_failed``."""
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    preprocess = encoder.preprocess if isinstance(encoder, PixelEncoder) else None
+    dataset = _Decoded([items[i] for i in mine], source.loader, preprocess)
+    mp_ctx = "fork" if num_workers > 0 and _can_fork() else None
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=_collate, multiprocessing_context=mp_ctx)
+    with tqdm(total=len(mine), desc=f"images {source.name}", unit="img", disable=not progress) as bar:
+        for batch in loader:
+            good = [(mine[j], data) for j, data, err, _ in batch if not err]
+            bad = {mine[j]: err for j, data, err, _ in batch if err}
+            lasting = {keys[mine[j]]: err for j, data, err, last in batch if err and last}
+            if good:
+                vecs = _encode_batch(encoder, [d for _, d in good], batch_size)
+            else:
+                vecs = np.zeros((0, cache.dim), np.float32)
+            cache.put_images([keys[i] for i, _ in good], vecs, lasting)
+            for (i, _), v in zip(good, vecs):
+                fresh[i] = v
+            fresh_failed.update(bad)
+            bar.update(len(batch))
+
+
+def pin_memory(encoder: Encoder) -> bool:
+    """Page-locked decode buffers: only for a model on a CUDA device (they help host-to-GPU copies)."""
+    return str(capabilities(encoder).device).startswith("cuda")
+
+
 def _can_fork() -> bool:
     import multiprocessing as mp
 
@@ -205,7 +225,10 @@ def _encode_batch(encoder: Encoder, data: list, batch_size: int) -> np.ndarray:
     if isinstance(encoder, PixelEncoder):  # the data loader ran its preprocess
         import torch
 
-        return np.asarray(encoder.encode_pixels(torch.stack(data)), dtype=np.float32)
+        pixels = torch.stack(data)
+        if pin_memory(encoder):  # the stacked batch: pinning the items before stacking would be lost
+            pixels = pixels.pin_memory()
+        return np.asarray(encoder.encode_pixels(pixels), dtype=np.float32)
     return np.asarray(encoder.encode_images(data, batch_size=batch_size), dtype=np.float32)
 
 

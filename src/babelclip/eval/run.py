@@ -44,6 +44,7 @@ from ..data.benchmarks import (
     get_benchmark,
 )
 from ..languages import resolve_languages
+from ..models.amp import with_autocast
 from ..models.lazy import lazy_model, load_seconds
 from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification
@@ -168,7 +169,7 @@ def evaluate(
     fixed_k: FixedK | None = None,
     n_boot: int = 1000,
     quiet: bool = False,
-    annotate: Callable[[list[Result]], Any] | None = None,
+    annotate: Callable[[list[Result]], Any] | None = None, amp: bool = False,
 ) -> list[Result]:
     """Evaluate ``model`` on the benchmark ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
 
@@ -187,7 +188,7 @@ def evaluate(
     processes decoding images; ``language_workers``: processes evaluating languages in parallel
     on the CPU (see :mod:`babelclip.eval.workers`). A language the model cannot handle is
     skipped with a warning and listed in the meta's ``languages_skipped``. ``annotate(results)``
-    is called before the results are written (e.g. the leakage guard's marks).
+    is called before the results are written (e.g. the leakage guard's marks). ``amp``: float16 autocast on CUDA (models/amp.py).
     """
     t0, startup = time.perf_counter(), _process_age()
     run = plan_run(model, dataset=dataset, images=images, labels=labels, captions=captions, root=root,
@@ -197,6 +198,7 @@ def evaluate(
     # by name: lazily where the cache folder holds the model's record (a warm run never loads weights)
     encoder, built_now = (model, 0.0) if not isinstance(model, str) else \
         lazy_model(model, cache_folder, device=device, protocol=protocol)
+    encoder = with_autocast(encoder) if amp else encoder
     rank, _ = _dist()
     source = run.prepared.images
     with EmbeddingCache(cache_folder, encoder.fingerprint.key, encoder.dim) as cache:

@@ -30,6 +30,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,19 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def torch_threads() -> int:
+    """``torch.get_num_threads()``; in a process that has not imported torch (a fully cached run
+    never needs it), the count it would start with: ``OMP_NUM_THREADS`` where set, else the
+    available CPUs (torch's own default counts physical cores; a count above the CPUs is cut to
+    them by :func:`resolve_workers` anyway)."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return available_cpus()
+
+
 def resolve_workers(workers: int | str, encoder: Encoder, cache: EmbeddingCache, n_languages: int) -> int:
     """How many worker processes to use: ``workers`` (a count or ``"auto"``) where parallel
     languages are possible (see the module docstring), else 1.
@@ -62,9 +76,7 @@ def resolve_workers(workers: int | str, encoder: Encoder, cache: EmbeddingCache,
     torch to one thread keeps one core) and at most the number of languages.
     """
     if workers == AUTO:
-        import torch
-
-        wanted = min(available_cpus(), torch.get_num_threads())
+        wanted = min(available_cpus(), torch_threads())
     elif isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
         wanted = workers
     else:
@@ -131,9 +143,10 @@ def _die_with_parent(parent: int) -> None:
 
 def _init_worker(parent: int) -> None:
     _die_with_parent(parent)
-    import torch
-
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    else:  # torch not imported (yet): it starts with one thread if this worker ever imports it
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 class _Skipped:

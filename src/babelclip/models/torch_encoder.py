@@ -122,7 +122,7 @@ class TorchEncoder(Capabilities):
         Lets a data loader decode and preprocess in worker processes while the model runs.
         """
         with torch.inference_mode():
-            feats = self._image_features(pixels.to(self.device, self.dtype))
+            feats = self._image_features(pixels.to(self.device, self.dtype, non_blocking=pixels.is_pinned()))
         return normalize_rows(feats)
 
     def encode_texts(self, texts: Sequence[str], lang: str, batch_size: int = 256) -> np.ndarray:

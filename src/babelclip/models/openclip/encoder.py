@@ -9,7 +9,8 @@ Batch trimming: text batches are cut to their longest sequence only where that i
 same computation — causal CLIP text towers pooled at the EOT token (positions after it cannot
 influence it), and Hugging Face towers, which mask padding and pool over unmasked tokens only.
 Bidirectional towers pooled at a fixed position (SigLIP's ``pool_type="last"``) keep the full
-context length. Causal towers of open_clip's plain blocks take the prefix-sharing path of
+context length. HF towers take the texts of one ``encode_texts`` call tokenised once and sorted by
+token length, so each batch pads to little more than its own texts need. Causal towers of open_clip's plain blocks take the prefix-sharing path of
 :mod:`.causal_tower`.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ...errors import UnsupportedLanguageError
 from ...languages import Language, get_language, nllb_code
 from ..base import Fingerprint, TextSide, TrainableText, reject_level
 from ..text_languages import tokenizer_languages
-from ..torch_encoder import TorchEncoder, normalize_rows
+from ..torch_encoder import TorchEncoder, float_rows, normalize_rows
 from .causal_plan import DEFAULT_CONFIG, CausalTextConfig
 from .causal_tower import (
     encode_shared_prefixes,
@@ -167,15 +168,23 @@ class OpenClipEncoder(TorchEncoder):
         return [lang_id], [hf.eos_token_id]
 
     def _hf_ids(self, texts: list[str], lang: Language) -> torch.Tensor:
+        return self._hf_pad(self._hf_seqs(texts, lang))
+
+    def _hf_seqs(self, texts: list[str], lang: Language) -> list[list[int]]:
+        """Each text's unpadded ids (special and language tokens included, cut to the context)."""
         hf, ctx = self._hf, self.context_length
         cleaned = [self.tokenizer.clean_fn(t) for t in texts]
+        ids_only = {"return_attention_mask": False, "return_token_type_ids": False}  # the same ids, less Python
         if self.uses_language_token:
             prefix, suffix = self._lang_special_tokens(lang)
-            body = hf(cleaned, add_special_tokens=False)["input_ids"]
-            seqs = [prefix + b[: ctx - len(prefix) - len(suffix)] + suffix for b in body]
-        else:
-            seqs = hf(cleaned, truncation=True, max_length=ctx)["input_ids"]
-        length = max((len(s) for s in seqs), default=0) if self.trim_hf else ctx
+            body = hf(cleaned, add_special_tokens=False, **ids_only)["input_ids"]
+            return [prefix + b[: ctx - len(prefix) - len(suffix)] + suffix for b in body]
+        return hf(cleaned, truncation=True, max_length=ctx, **ids_only)["input_ids"]
+
+    def _hf_pad(self, seqs: list[list[int]]) -> torch.Tensor:
+        """One batch: padded to its longest sequence where trimming is safe, else to the context."""
+        hf = self._hf
+        length = max((len(s) for s in seqs), default=0) if self.trim_hf else self.context_length
         ids = torch.full((len(seqs), length), hf.pad_token_id, dtype=torch.long)
         for i, s in enumerate(seqs):
             ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
@@ -190,10 +199,29 @@ class OpenClipEncoder(TorchEncoder):
         """As :meth:`TorchEncoder.encode_texts`; with the prefix-sharing path (see
         :func:`.causal_tower.encode_shared_prefixes`) all ``texts`` go to it in one call (it
         bounds its own memory, ``batch_size`` caps its batches), so more texts share more prefixes."""
-        if not self.share_prefixes or isinstance(texts, str) or not len(texts):
+        if isinstance(texts, str) or not len(texts):
+            return super().encode_texts(texts, lang, batch_size=batch_size)
+        if self.trim_hf and len(texts) > batch_size:
+            return self._token_sorted(list(texts), get_language(lang), batch_size)
+        if not self.share_prefixes:
             return super().encode_texts(texts, lang, batch_size=batch_size)
         with torch.inference_mode():
             return normalize_rows(self._shared_prefix_features(list(texts), get_language(lang), batch_size))
+
+    def _token_sorted(self, texts: list[str], lang: Language, batch_size: int) -> np.ndarray:
+        """A padding-masked HF tower: every text tokenised once, batches of texts of similar token
+        length (sorted by it), each padded to its own longest; rows back in the caller's order.
+        The ids of each text are those :meth:`tokenize` gives; only the batch company differs."""
+        seqs = self._hf_seqs(texts, lang)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        rows = normalize_rows if self.text_normalized else float_rows
+        out = np.empty((len(texts), self.dim), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(order), batch_size):
+                part = order[i : i + batch_size]
+                ids = self._hf_pad([seqs[j] for j in part]).to(self.device)
+                out[part] = rows(self.model.encode_text(ids))
+        return out
 
     def _shared_prefix_features(self, texts: list[str], lang: Language, batch_size: int | None) -> torch.Tensor:
         ids = self.tokenize(texts, lang).to(self.device)

@@ -1,0 +1,286 @@
+"""Every text-tower family through both command lines: CLIP_benchmark against babelclip.
+
+A benchmark that PRINTS figures (not a pass/fail test). For each family of ``_families.py``
+(causal CLIP, XLM-R, NLLB, SigLIP-i18n style; tiny random models of the real architectures) it
+
+1. builds the model as an open_clip ``local-dir`` folder and the synthetic ImageNet folder of
+   ``vs_clip_benchmark.py`` (``--per-class`` images per class);
+2. runs CLIP_benchmark 1.6.2 as a user does, one process per language::
+
+       clip_benchmark eval --dataset babel_imagenet --dataset_root ROOT --model local-dir:DIR \\
+           --language XX --no_amp --num_workers 0 --batch_size 64 --output OUT/XX.json
+
+   (``OMP_NUM_THREADS=T``; ``bench/_cb_shim`` on ``PYTHONPATH`` replaces the one function that
+   crashes under NumPy >= 2.3, see its docstring);
+3. runs babelclip once for all languages, cold (empty cache) then warm (same cache)::
+
+       babelclip eval --model DIR --images ROOT --labels babel_imagenet.json \\
+           --nllb-prompts nllb_dist13b_prompts.json --prompts nllb-raw --languages de,ja,... \\
+           --tasks zeroshot_classification --language-workers T --cache-dir C --out O
+
+   (``--protocol paper`` for NLLB: the reference table of language tokens, as CLIP_benchmark's);
+4. prints per-language top-1 of both side by side, how many agree exactly, wall times and their
+   ratio, babelclip's start-up / model-load / lookup seconds (results meta), and with ``--floor``
+   the compute floor (``_floor.py``) and babelclip's cold time as a multiple of it.
+
+CLIP_benchmark's figures are kept in ``--work`` per family, language list and thread count
+(``--only-clip-benchmark`` / ``--skip-clip-benchmark`` run one side), so each timed run stays short.
+
+Run (repository root, venv active, ``PYTHONPATH=src``)::
+
+    python bench/vs_cb_families.py --family xlmr --threads 1 --only-clip-benchmark
+    python bench/vs_cb_families.py --family xlmr --threads 1 --skip-clip-benchmark --floor
+    python bench/vs_cb_families.py --family nllb,siglip --languages all --threads 2   # full run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _families import FAMILIES, model_dir
+from _reference import BABEL_IMAGENET as REF
+from _reference import REPO
+
+BIN = Path(sys.executable).parent
+SHIM = Path(__file__).resolve().parent / "_cb_shim"
+DEFAULT_LANGS = "de,ja,fi,hi,om,zh,ar,sw,el,ko"  # the issue's ten
+NLLB_DEFAULT = "de,ja,fi,hi,fr,zh,ar,sw,el,ko"  # CLIP_benchmark's NLLB route knows no `om`
+
+
+def cb_nllb_languages() -> set[str]:
+    """The codes CLIP_benchmark's NLLB route maps to a language token (others: KeyError)."""
+    from clip_benchmark.models.nllb_clip import lang_map
+
+    return set(lang_map)
+
+
+def runnable(family: str) -> list[str]:
+    labels = json.loads((REF / "babel_imagenet.json").read_text(encoding="utf-8"))
+    prompts = json.loads((REF / "nllb_dist13b_prompts.json").read_text(encoding="utf-8"))
+    codes = [c.lower() for c in labels if c in prompts]
+    return [c for c in codes if c in cb_nllb_languages()] if family == "nllb" else codes
+
+
+def n_prompts(codes: list[str]) -> int:
+    labels = json.loads((REF / "babel_imagenet.json").read_text(encoding="utf-8"))
+    prompts = json.loads((REF / "nllb_dist13b_prompts.json").read_text(encoding="utf-8"))
+    return sum(len(labels[c.upper()][1]) * len(prompts[c.upper()]) for c in codes)
+
+
+def _env(threads: int, cb: bool) -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1")
+    if cb:
+        env["PYTHONPATH"] = os.pathsep.join([str(SHIM), env.get("PYTHONPATH", "")])
+    else:
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def timed_run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run ``cmd``; its wall seconds and CPU seconds (user + system of it and its children: on a
+    shared machine the CPU time stays near what an idle machine's wall time would be)."""
+    def cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    return r, time.perf_counter() - t0, cpu() - c0
+
+
+def run_cb(mdir: Path, root: Path, codes: list[str], out: Path, threads: int, keep: Path) -> dict:
+    """One ``clip_benchmark eval`` process per language; the figures so far saved to ``keep``
+    after each language (a stopped run keeps what it measured)."""
+    out.mkdir(parents=True, exist_ok=True)
+    per, cpu, acc = {}, {}, {}
+    res = {}
+    for c in codes:
+        cmd = [str(BIN / "clip_benchmark"), "eval", "--dataset", "babel_imagenet", "--dataset_root", str(root),
+               "--model", f"local-dir:{mdir}", "--language", c, "--no_amp", "--num_workers", "0",
+               "--batch_size", "64", "--quiet", "--output", str(out / f"{c}.json")]
+        r, per[c], cpu[c] = timed_run(cmd, _env(threads, True))
+        if r.returncode:
+            print(f"  CLIP_benchmark {c}: exit {r.returncode}: {r.stderr.strip().splitlines()[-1:]}")
+            continue
+        acc[c] = json.loads((out / f"{c}.json").read_text())["metrics"]["acc1"]  # all metrics: cb_metrics
+        print(f"  CLIP_benchmark {c}: {per[c]:.1f} s wall, {cpu[c]:.1f} s CPU, acc1 {acc[c]:.5f}, "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        res = {"total": sum(per.values()), "cpu": sum(cpu.values()), "per_lang": per, "cpu_per_lang": cpu,
+               "acc1": acc, "codes": list(acc), "threads": threads, "cmd": " ".join(cmd),
+               "load_after": os.getloadavg()[0]}
+        keep.write_text(json.dumps(res, indent=1))
+    return res
+
+
+def run_babelclip(family: str, mdir: Path, root: Path, codes: list[str], cache: Path, out: Path,
+                  threads: int, extra: list[str]) -> dict:
+    cmd = [str(BIN / "python"), "-m", "babelclip", "eval", "--model", str(mdir), "--images", str(root),
+           "--labels", str(REF / "babel_imagenet.json"), "--nllb-prompts", str(REF / "nllb_dist13b_prompts.json"),
+           "--prompts", "nllb-raw", "--languages", ",".join(codes), "--tasks", "zeroshot_classification",
+           "--language-workers", str(threads), "--cache-dir", str(cache), "--out", str(out), "--overwrite",
+           *(["--protocol", "paper"] if family == "nllb" else []), *extra]
+    r, wall, cpu = timed_run(cmd, _env(threads, False))
+    if r.returncode:
+        sys.exit(f"babelclip failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    doc = json.loads((out / "results.json").read_text())
+    from babelclip.data.labels import resolve_code
+
+    by_tag = {rec["language"]: [rec["metrics"][k] for k in ("top1", "top5", "mean_per_class_recall")]
+              for rec in doc["results"]}
+    metrics = {c: by_tag.get(resolve_code(c.upper(), "labels")) for c in codes}
+    return {"wall": wall, "cpu": cpu, "metrics": metrics, "seconds": doc["meta"].get("seconds", {}),
+            "cmd": " ".join(cmd)}
+
+
+def cb_metrics(out: Path, codes: list[str]) -> dict[str, list[float]]:
+    """acc1, acc5, mean per-class recall of each language CLIP_benchmark finished (its JSON files)."""
+    found = {}
+    for c in codes:
+        f = out / f"{c}.json"
+        if f.exists():
+            m = json.loads(f.read_text())["metrics"]
+            found[c] = [m["acc1"], m["acc5"], m["mean_per_class_recall"]]
+    return found
+
+
+def report(family: str, codes: list[str], cb: dict | None, theirs_all: dict, cold: dict, warm: dict,
+           floor: dict | None) -> None:
+    names = ("acc1", "acc5", "mpcr")
+    print(f"\n[{family}] {'lang':5s} " + " ".join(f"{'CB ' + n:>9s} {'ours ' + n:>9s}" for n in names)
+          + f" {'CB s':>6s}  identical")
+    same = {n: 0 for n in names}
+    for c in codes:
+        theirs, ours = theirs_all.get(c), cold["metrics"].get(c)
+        cells, flags = [], []
+        for i, n in enumerate(names):
+            t = theirs[i] if theirs else None
+            o = ours[i] if ours else None
+            eq = t is not None and o is not None and abs(t - o) < 1e-9
+            same[n] += eq
+            flags.append(n if eq else "")
+            cells.append((f"{t:9.5f}" if t is not None else f"{'-':>9s}") + " " + (f"{o:9.5f}" if o is not None else f"{'-':>9s}"))
+        s = (cb or {}).get("per_lang", {}).get(c, float("nan"))
+        print(f"[{family}] {c:5s} " + " ".join(cells) + f" {s:6.1f}  {','.join(f for f in flags if f) or 'none'}")
+    print(f"[{family}] identical over the {len(theirs_all)} languages CLIP_benchmark ran: "
+          + ", ".join(f"{n} {same[n]}" for n in names))
+    sec = cold["seconds"]
+    wsec = warm["seconds"]
+    print(f"[{family}] babelclip cold {cold['wall']:.1f} s wall, {cold['cpu']:.1f} s CPU (meta: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()
+                                                                       if isinstance(v, (int, float))) + ")")
+    print(f"[{family}] babelclip warm {warm['wall']:.2f} s wall = {100 * warm['wall'] / cold['wall']:.1f}% of cold, "
+          f"{warm['cpu']:.2f} s CPU (meta: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in wsec.items() if isinstance(v, (int, float))) + ")")
+    if cb:
+        scale, note = 1.0, ""
+        if set(cb["codes"]) != set(codes):  # a stopped CB run: scale its time by the prompts it covered
+            scale = n_prompts(codes) / n_prompts(cb["codes"])
+            note = f" (CB ran {len(cb['codes'])} of these languages: its times scaled by prompts, x{scale:.2f})"
+        wall, cpu = cb["total"] * scale, cb.get("cpu", float("nan")) * scale
+        print(f"[{family}] CLIP_benchmark {wall:.1f} s wall, {cpu:.1f} s CPU ({len(cb['codes'])} processes, threads "
+              f"{cb['threads']}, load after {cb['load_after']:.1f}){note}")
+        print(f"[{family}] ratio CB / babelclip cold: {wall / cold['wall']:.1f}x wall, {cpu / cold['cpu']:.1f}x CPU")
+    if floor:
+        cpu = floor.get("cpu_total")
+        print(f"[{family}] floor {floor['total']:.1f} s wall (text {floor['text']:.1f} s: {floor['texts']} distinct tokenised "
+              f"texts, mean {floor['mean_tokens']:.1f} tokens{' (full context)' if floor['full_context'] else ''}; "
+              f"images {floor['images']:.1f} s: {floor['n_images']}); babelclip cold = {cold['wall'] / floor['total']:.2f}x "
+              "floor in wall time" + (f"; floor {cpu:.1f} s CPU (text {floor['cpu_text']:.1f}, images "
+                                       f"{floor['cpu_images']:.1f}): babelclip cold = {cold['cpu'] / cpu:.2f}x floor in CPU time"
+                                       if cpu else ""))
+
+
+def profile(family: str, mdir: Path, root: Path, codes: list[str], work: Path, threads: int) -> None:
+    """babelclip's engine in this process, cold, with ``vs_clip_benchmark``'s time profile."""
+    import torch
+    from vs_clip_benchmark import _profile, run_babelclip
+
+    torch.set_num_threads(threads)
+    cache = work / f"profile-cache-{family}"
+    shutil.rmtree(cache, ignore_errors=True)
+    r = run_babelclip(codes, root, None, cache, 64, 1000, model=str(mdir),
+                      protocol="paper" if family == "nllb" else "default")
+    shutil.rmtree(cache, ignore_errors=True)
+    _profile(f"[{family}] babelclip in-process cold profile, one process, {threads} thread(s)", r["clock"], r["total"])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--family", default="xlmr", help=f"comma-separated: {', '.join(FAMILIES)}")
+    ap.add_argument("--languages", default="", help="comma-separated Babel-ImageNet codes, or 'all'")
+    ap.add_argument("--per-class", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="OMP threads of each process; babelclip language workers")
+    ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "babelclip-bench-families"))
+    ap.add_argument("--only-clip-benchmark", action="store_true")
+    ap.add_argument("--skip-clip-benchmark", action="store_true")
+    ap.add_argument("--floor", action="store_true", help="also measure the compute floor in-process")
+    ap.add_argument("--profile", action="store_true",
+                    help="also babelclip's in-process time profile (one cold evaluation, one process)")
+    ap.add_argument("--babelclip-args", default="", help="extra babelclip eval arguments (space-separated)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the table from the figures both sides stored in --work (no run)")
+    args = ap.parse_args()
+
+    from vs_clip_benchmark import make_imagenet
+
+    work = Path(args.work).resolve()
+    root = work / "imagenet"
+    root.mkdir(parents=True, exist_ok=True)
+    n_img = make_imagenet(root, args.per_class)
+    for family in args.family.split(","):
+        ok = runnable(family)
+        spec = args.languages or (NLLB_DEFAULT if family == "nllb" else DEFAULT_LANGS)
+        codes = ok if spec == "all" else [c.strip().lower() for c in spec.split(",") if c.strip()]
+        bad = [c for c in codes if c not in ok]
+        if bad:
+            sys.exit(f"{family}: CLIP_benchmark cannot run {bad}; runnable: {', '.join(ok)}")
+        mdir = model_dir(work, family)
+        print(f"[{family}] model {mdir}; {n_img} images; {len(codes)} languages; threads {args.threads}; "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        key = f"cb_{family}_{args.per_class}pc_{args.threads}t_{'-'.join(codes) if len(codes) <= 12 else len(codes)}.json"
+        cb_file = work / key
+        cb = json.loads(cb_file.read_text()) if cb_file.exists() else None
+        if not (args.skip_clip_benchmark or args.report_only):
+            cb = run_cb(mdir, root, codes, work / "cb_out" / family, args.threads, cb_file)
+            print(f"[{family}] CLIP_benchmark {cb['total']:.1f} s; one process: {cb['cmd']}")
+        if args.only_clip_benchmark:
+            continue
+        bc_file = work / key.replace("cb_", "babelclip_", 1)
+        if args.report_only:
+            if not bc_file.exists():
+                sys.exit(f"no babelclip figures in {bc_file}: run without --report-only first")
+            bc = json.loads(bc_file.read_text())
+            report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), bc["cold"], bc["warm"], bc["floor"])
+            continue
+        cache = work / f"cache-{family}"
+        shutil.rmtree(cache, ignore_errors=True)
+        extra = args.babelclip_args.split()
+        print(f"[{family}] load average before babelclip {os.getloadavg()[0]:.2f}", flush=True)
+        cold = run_babelclip(family, mdir, root, codes, cache, work / f"out-{family}", args.threads, extra)
+        warm = run_babelclip(family, mdir, root, codes, cache, work / f"out-{family}", args.threads, extra)
+        print(f"[{family}] babelclip: {cold['cmd']}")
+        floor = None
+        if args.floor:
+            import torch
+            from _floor import compute_floor
+
+            torch.set_num_threads(args.threads)
+            floor = compute_floor(mdir, REF, codes, root)
+        if args.profile:
+            profile(family, mdir, root, codes, work, args.threads)
+        bc_file.write_text(json.dumps({"cold": cold, "warm": warm, "floor": floor}, indent=1))
+        report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), cold, warm, floor)
+        print(f"[{family}] load average at the end {os.getloadavg()[0]:.2f}")
+        shutil.rmtree(cache, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Speed paths that must not change results: token-length batches for padding-masked HF text
+towers, a fully cached run without torch, and the CUDA-only wiring (autocast, pinned memory)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _tiny_encoder import TinyEncoder
+from _tiny_openclip import tiny_openclip_model_dir
+
+from babelclip.eval.encode import pin_memory
+from babelclip.models.amp import AMP_TAG, autocast_dtype, with_autocast
+
+TEXTS = ["a", "a photo of a cat", "猫", "ein Foto", "a b a b a b a b a b", "dog", "Katze Hund Katze",
+         "the photo", "x", "a photo of a small dog on a big red chair", "犬の写真", "zz"]
+
+
+@pytest.fixture(scope="module")
+def xlmr(tmp_path_factory):
+    from babelclip.models.registry import create_model
+
+    return create_model(str(tiny_openclip_model_dir(tmp_path_factory.mktemp("m"), "xlmr")))
+
+
+def test_token_sorted_batches_match_open_clip_per_text(xlmr):
+    """Every row equals open_clip's own ``encode_text`` of that text alone (padded to the full
+    context, as CLIP_benchmark runs it), in the caller's order, whatever its batch company."""
+    assert xlmr.trim_hf
+    ours = xlmr.encode_texts(TEXTS, "en", batch_size=3)  # > batch_size texts: the token-sorted path
+    with torch.inference_mode():
+        ref = torch.nn.functional.normalize(xlmr.model.encode_text(xlmr.tokenizer(TEXTS)), dim=-1).numpy()
+    np.testing.assert_allclose(ours, ref, atol=2e-6)
+
+
+def test_token_sorted_batches_are_trimmed_to_their_longest(xlmr, monkeypatch):
+    seen = []
+    orig = xlmr.model.encode_text
+
+    def record(ids, *a, **k):
+        pad = xlmr._hf.pad_token_id
+        seen.append((ids.shape[1], int((ids != pad).sum(1).max()), int((ids != pad).sum(1).min())))
+        return orig(ids, *a, **k)
+
+    monkeypatch.setattr(xlmr.model, "encode_text", record)
+    xlmr.encode_texts(TEXTS, "en", batch_size=3)
+    assert len(seen) == 4
+    assert all(width == longest for width, longest, _ in seen)  # no padding column beyond the longest
+    widths = [w for w, _, _ in seen]
+    assert widths == sorted(widths)  # batches in token-length order: the shortest texts together
+    assert all(seen[i][1] <= seen[i + 1][2] for i in range(len(seen) - 1))  # no overlap between batches
+
+
+def test_fully_cached_images_need_no_torch(tmp_path):
+    """A process that never imported torch: _dist, the worker count and a fully cached
+    encode_images all answer without importing it."""
+    from PIL import Image
+
+    from babelclip.data.images import image_folder
+    from babelclip.eval.cache import EmbeddingCache
+    from babelclip.eval.encode import encode_images
+
+    (tmp_path / "img").mkdir()
+    for i in range(3):
+        Image.new("RGB", (9, 9), (40 * i, 0, 0)).save(tmp_path / "img" / f"{i}.png")
+    enc = TinyEncoder()
+    with EmbeddingCache(tmp_path / "c", "fp", enc.dim) as cache:
+        want = encode_images(enc, image_folder(tmp_path / "img"), cache).vectors
+    np.save(tmp_path / "want.npy", want)
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from babelclip.data.images import image_folder
+        from babelclip.eval.cache import EmbeddingCache
+        from babelclip.eval.encode import _dist, encode_images
+        from babelclip.eval.workers import torch_threads
+
+        class NoModel:  # every image is cached: any encode call is a failure
+            dim = {enc.dim}
+            def encode_images(self, *a, **k):
+                raise AssertionError("encoded")
+        assert _dist() == (0, 1)
+        assert torch_threads() == 3  # OMP_NUM_THREADS, as torch would start
+        with EmbeddingCache({str(tmp_path / "c")!r}, "fp", {enc.dim}) as cache:
+            emb = encode_images(NoModel(), image_folder({str(tmp_path / "img")!r}), cache)
+        assert emb.n_cached == 3 and emb.n_encoded == 0
+        assert np.array_equal(emb.vectors, np.load({str(tmp_path / "want.npy")!r}))
+        assert "torch" not in sys.modules, "torch was imported"
+    """)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": src, "OMP_NUM_THREADS": "3", "PATH": "/usr/bin:/bin"}, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_autocast_and_pinned_memory_only_for_cuda(monkeypatch):
+    cpu = TinyEncoder()
+    assert autocast_dtype("cpu") is None and autocast_dtype(torch.device("cpu")) is None
+    assert autocast_dtype("cuda:0") is torch.float16
+    assert not pin_memory(cpu)
+    with pytest.raises(ValueError, match="CUDA device.*--device cuda"):
+        with_autocast(cpu)
+
+    gpu = TinyEncoder()
+    gpu.device = torch.device("cuda")  # the wiring only: nothing runs on a GPU here
+    assert pin_memory(gpu)
+    calls = []
+
+    class FakeAutocast:
+        def __init__(self, device_type, dtype=None):
+            calls.append((device_type, dtype))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch, "autocast", FakeAutocast)
+    amp = with_autocast(gpu)
+    gpu.device = torch.device("cpu")  # the inner forward runs on the CPU; autocast was requested for cuda
+    out = amp.encode_texts(["a cat"], "en")
+    assert calls == [("cuda", torch.float16)]
+    np.testing.assert_allclose(out, cpu.encode_texts(["a cat"], "en"), atol=1e-6)  # same weights (seed 0)
+    assert amp.fingerprint.key != gpu.fingerprint.key and amp.fingerprint.dtype.endswith(AMP_TAG)
+    assert amp.dim == gpu.dim
