@@ -140,7 +140,7 @@ def test_build_writes_a_babel_lite_2_directory(small_cldr_dir, tmp_path, monkeyp
     out = lite_text.train_lite_text(tmp_path / "m", cfg, annotations_dir=small_cldr_dir)
     config = __import__("json").loads((out / "babel_lite.json").read_text())
     assert config["format"] == "babel-lite/2" and config["text"]["lora"]["r"] == 8
-    assert set(config["text_training"]["pairs_per_language"]) == {"de", "sw", "en"}
+    assert set(config["text_training"]["pairs_per_language_before_confidence"]) == {"de", "sw", "en"}
     assert (out / "head.safetensors").read_bytes() == (VARIANTS["v1"] / "head.safetensors").read_bytes()
     factors = lora_factors(out / "text_lora.safetensors")
     assert len(factors) == 12 * 6  # every attention and feed-forward linear of mE5's 12 layers

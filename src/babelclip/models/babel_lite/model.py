@@ -45,8 +45,11 @@ HEAD_NAME = "head.safetensors"
 LORA_NAME = "text_lora.safetensors"
 FORMATS = ("babel-lite/1", "babel-lite/2")  # 2: may carry a text-tower LoRA (``text.lora``)
 PACKAGE_DIR = Path(__file__).parent
-#: Shipped variants by name (``babel-lite@v1``): the package directory holds the default.
-VARIANTS = {"": PACKAGE_DIR, "default": PACKAGE_DIR, "v2": PACKAGE_DIR, "v1": PACKAGE_DIR / "v1"}
+#: Shipped variants by name (``babel-lite@v1``): the package directory holds the default, which is
+#: still babel-lite 1 (English-trained head, no text LoRA): the multilingual text sides trained so
+#: far were not better (docs/babel-lite.md); a babel-lite 2 would take the package directory and
+#: move v1's files to ``v1/``.
+VARIANTS = {"": PACKAGE_DIR, "default": PACKAGE_DIR, "v1": PACKAGE_DIR}
 IMAGE_MICRO_BATCH = 8  # larger batches spill EfficientNet's activations out of cache (see bench)
 
 
