@@ -49,6 +49,13 @@ def allreduce_grads(params: list[torch.Tensor], world: int) -> None:
         off += g.numel()
 
 
+def rank_share(idx):
+    """This process's share of a global batch: every ``world``-th item from its rank (all of a
+    batch smaller than the number of processes)."""
+    rank, world = rank_world()
+    return idx[rank::world] if len(idx) >= world else idx
+
+
 def mean_across(x: float) -> float:
     import torch
 
