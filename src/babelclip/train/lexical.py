@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,14 +154,14 @@ def specialize(
     anchor_langs: Sequence[str] | None = None,
     resume: bool = False,
     cache_dir: str | os.PathLike | None = None,
-    eval_fn: Callable[[TrainableText], dict[str, Any]] | None = None,
-    interrupt_at: int | None = None,
-    extra_meta: dict[str, Any] | None = None,
+    **loop: Any,
 ) -> DistillResult:
     """Train ``text``'s module for ``lang`` on ``sets`` with the lexical objective; saves what
     :func:`~babelclip.train.distill.distill` saves (adapter or weights, checkpoints,
     ``babelclip_adapter.json``), through the same loop. ``anchor_langs``: the languages whose
-    members serve as anchors (default: every language of the sets but ``lang``)."""
+    members serve as anchors (default: every language of the sets but ``lang``); ``cache_dir``:
+    where the anchors' embeddings are cached; ``loop``: ``eval_fn``, ``interrupt_at``,
+    ``extra_meta`` of :func:`~babelclip.train.loop.train_objective`."""
     language = get_language(lang)
     if config.objective != "lexical":
         raise ValueError(f"specialize() trains objective='lexical', the config says {config.objective!r}")
@@ -178,5 +178,4 @@ def specialize(
     check_run_start(config, out, resume)
     objective = Lexical(usable, language, config)
     objective.embed_anchors(text, cache_dir if cache_dir is not None else out / "teacher_cache", config.steps)
-    return train_objective(text, objective, config, out, resume=resume, eval_fn=eval_fn,
-                           interrupt_at=interrupt_at, extra_meta=extra_meta)
+    return train_objective(text, objective, config, out, resume=resume, **loop)

@@ -22,7 +22,6 @@ Sources:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..languages import Language, get_language
-from .parallel import ParallelDataError
+from .parallel import ParallelDataError, json_lines
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +131,7 @@ def read_synonyms(path: str | os.PathLike, licence: str = "unknown") -> SynonymS
     if not p.is_file():
         raise FileNotFoundError(f"synonym file not found: {p}")
     sets, single = [], 0
-    for i, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SynonymDataError(f"{p}:{i}: not valid JSON ({e})") from None
+    for i, obj in json_lines(p, SynonymDataError):
         if not isinstance(obj, dict):
             raise SynonymDataError(f"{p}:{i}: expected a JSON object per line, found {type(obj).__name__}")
         s = make_set(str(obj.get("id", f"{p.name}:{i}")), _members_of(obj, f"{p}:{i}"))
