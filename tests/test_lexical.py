@@ -150,3 +150,26 @@ def test_cli_validates_flags_and_trains(tmp_path, monkeypatch, capsys):
     assert "members: 32 read" in out and "steps: 3" in out
     meta = json.loads((tmp_path / "out" / ADAPTER_META).read_text())
     assert meta["level"] == "tower" and meta["config"]["objective"] == "lexical"  # the pooled tower by default
+
+
+@pytest.mark.parametrize("family", ["openclip-nllb", "hf-clip"])
+def test_any_trainable_family_gets_a_lexical_adapter(family, tmp_path):
+    """Zoo families train through their own text side: a LoRA adapter that changes German and
+    leaves English bitwise; NLLB-CLIP's tower reads the language, so its anchors are embedded
+    per language (one cached file per anchor language), the others' in one call."""
+    from _tiny_hf import tiny_clip_dir
+    from _tiny_openclip import tiny_openclip_model_dir
+
+    from babelclip import create_model
+    from babelclip.train.adapters import load_adapters
+
+    kind = family.split("-")[1]
+    folder = tiny_openclip_model_dir(tmp_path, kind) if family.startswith("openclip") else tiny_clip_dir(tmp_path, kind)
+    sets = SynonymSets([make_set(f"t{i}", [("en", e), ("fr", f"le {e}"), ("de", t)]) for i, (e, t) in enumerate(PAIRS_SW[:8])], "toy")
+    specialize(trainable_text(create_model(str(folder))), sets, "de", _cfg(steps=2, batch_size=4, lr=5e-2, lora_r=1, max_trainable_fraction=0.2),
+               tmp_path / "out", cache_dir=tmp_path / "anchors")
+    assert len(list((tmp_path / "anchors").glob("teacher-*.npy"))) == (2 if kind == "nllb" else 1)
+    base, adapted = create_model(str(folder)), load_adapters(create_model(str(folder)), [tmp_path / "out"])
+    texts = [t for _, t in PAIRS_SW[:4]]
+    assert np.array_equal(adapted.encode_texts(texts, "en"), base.encode_texts(texts, "en"))
+    assert not np.allclose(adapted.encode_texts(texts, "de"), base.encode_texts(texts, "de"), atol=1e-6)

@@ -40,7 +40,7 @@ from .leakage import normalise
 from .loop import DistillResult, batch_indices, check_run_start, train_objective
 from .synonyms import SynonymDataError, SynonymSets
 from .teacher import teacher_embeddings
-from .text_side import TrainableText
+from .text_side import TextSide, TrainableText
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -80,10 +80,10 @@ def lexical_loss(q: torch.Tensor, a: torch.Tensor, positives: torch.Tensor, temp
 
 
 def _text_agnostic(text: TrainableText) -> bool:
+    """Whether the language changes nothing in ``text``'s embeddings (as its encoder declares)."""
     from ..models.base import capabilities
 
-    encoder = getattr(text, "encoder", None)
-    return encoder is not None and bool(capabilities(encoder).text_language_agnostic)
+    return isinstance(text, TextSide) and bool(capabilities(text.encoder).text_language_agnostic)
 
 
 class Lexical:
