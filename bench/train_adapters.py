@@ -16,6 +16,13 @@ CLDR training targets and the evaluation texts is printed beside the results.
 
     nice -n 10 python bench/train_adapters.py --langs am,km,sw,ka,hy --steps 250 --max-minutes 4.5 --names-only \
         --threads 1 --prototypes head --out bench_out/adapters-kl
+
+``--objective lexical`` trains the same adapters by lexical specialization instead
+(:mod:`babelclip.train.lexical`): CLDR synonym sets of the emoji training half (every locale's
+name, plus distinctive keywords unless ``--names-only``), the language's members against frozen
+anchors in ``--anchor-langs`` (default: every other language), InfoNCE at ``--temperature``,
+at ``--level tower`` (the pooled text tower) by default for that objective. The "unseen labels"
+column then excludes every member of the language in the sets.
 """
 from __future__ import annotations
 
@@ -87,8 +94,11 @@ def main() -> int:
     ap.add_argument("--warmup-steps", type=int, default=None, help="default: steps // 10")
     ap.add_argument("--contrastive-weight", type=float, default=0.0)
     ap.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature")
-    ap.add_argument("--level", choices=["output", "tower", "logits"], default="logits",
-                    help="logits (default, with --loss kl): the head's class logits, what the evaluation reads; "
+    ap.add_argument("--objective", choices=["distill", "lexical"], default="distill")
+    ap.add_argument("--anchor-langs", default=None, help="lexical: comma-separated anchor languages (default: all)")
+    ap.add_argument("--one-way", action="store_true", help="lexical: InfoNCE target -> anchors only")
+    ap.add_argument("--level", choices=["output", "tower", "logits"], default=None,
+                    help="default: logits for distill, tower for lexical. logits (with --loss kl): the head's class logits, what the evaluation reads; "
                          "tower: the mean-pooled mE5 embedding (with --loss mse it collapses, docs/training.md); "
                          "output: babel-lite's class-distribution embedding, whose slack coordinate dominates the MSE")
     ap.add_argument("--loss", choices=["mse", "kl"], default="kl")
@@ -102,6 +112,7 @@ def main() -> int:
     ap.add_argument("--cache-dir", default=None, metavar="DIR|none",
                     help="embedding cache folder ('none': no cache); default: embeddings/ under $BABELCLIP_CACHE")
     args = ap.parse_args()
+    args.level = args.level or ("logits" if args.objective == "distill" else "tower")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch
@@ -115,6 +126,7 @@ def main() -> int:
     from babelclip.train.adapters import load_adapters
     from babelclip.train.distill import DistillConfig, distill
     from babelclip.train.leakage import filter_leakage, labelset_eval_set, tuxpaint_eval_set
+    from babelclip.train.lexical import specialize
     from babelclip.train.parallel import ParallelDataError
     from babelclip.train.sources import bible_pairs, cldr_pairs
     from babelclip.train.text_side import trainable_text
@@ -141,15 +153,24 @@ def main() -> int:
     from babelclip.train.leakage import normalise
 
     corpora = {}
-    for tag in tags:
-        corpus = cldr_pairs(tag, keywords=not args.names_only)
-        if args.bible:
-            try:
-                corpus = corpus.merged(bible_pairs(tag))
-            except ParallelDataError as e:
-                log.info("no Bible for %s: %s", tag, e)
-        corpora[tag] = filter_leakage(corpus.deduplicated(), guard_sets)
-    targets = {tag: {normalise(t) for _, t in c.pairs} for tag, (c, _) in corpora.items()}
+    if args.objective == "lexical":
+        from babelclip.train.leakage import filter_synonym_leakage
+        from babelclip.train.sources import cldr_synonym_sets
+
+        all_sets = cldr_synonym_sets(keywords="none" if args.names_only else "distinctive")
+        for tag in tags:
+            corpora[tag] = filter_synonym_leakage(all_sets, guard_sets, tag)
+        targets = {tag: {normalise(t) for s in c for t in s.texts(tag)} for tag, (c, _) in corpora.items()}
+    else:
+        for tag in tags:
+            corpus = cldr_pairs(tag, keywords=not args.names_only)
+            if args.bible:
+                try:
+                    corpus = corpus.merged(bible_pairs(tag))
+                except ParallelDataError as e:
+                    log.info("no Bible for %s: %s", tag, e)
+            corpora[tag] = filter_leakage(corpus.deduplicated(), guard_sets)
+        targets = {tag: {normalise(t) for _, t in c.pairs} for tag, (c, _) in corpora.items()}
     before = {tag: evaluate(base, labelset, stamps, images, tag, protos, targets.get(tag)) for tag in ["en", *tags]}
     base_en = base.encode_texts([s.texts["en"] for s in stamps if "en" in s.texts], "en")
     del base
@@ -164,13 +185,20 @@ def main() -> int:
             continue
         model = create_model(args.model)
         warmup = args.warmup_steps if args.warmup_steps is not None else max(1, args.steps // 10)
-        cfg = DistillConfig(method="lora", steps=args.steps, batch_size=args.batch_size, lr=args.lr, lora_r=args.lora_r,
-                            lora_alpha=args.lora_alpha, warmup_steps=warmup, contrastive_weight=args.contrastive_weight,
-                            temperature=args.temperature, loss=args.loss, kl_temperature=args.kl_temperature,
+        cfg = DistillConfig(objective=args.objective, method="lora", steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                            lora_r=args.lora_r, lora_alpha=args.lora_alpha, warmup_steps=warmup,
+                            contrastive_weight=args.contrastive_weight, temperature=args.temperature,
+                            symmetric=not args.one_way, loss=args.loss, kl_temperature=args.kl_temperature,
                             checkpoint_every=200, max_minutes=args.max_minutes, progress=True)
         t = time.time()
-        res = distill(trainable_text(model, level=args.level), corpus, cfg, adir, resume=True,
-                      cache_dir=teacher_cache_dir(out), extra_meta={"model": args.model, "leakage": leak.as_dict(), "level": args.level})
+        common = {"resume": True, "cache_dir": teacher_cache_dir(out),
+                  "extra_meta": {"model": args.model, "leakage": leak.as_dict(), "level": args.level}}
+        text = trainable_text(model, level=args.level)
+        if args.objective == "lexical":
+            anchors = args.anchor_langs.split(",") if args.anchor_langs else None
+            res = specialize(text, corpus, tag, cfg, adir, anchor_langs=anchors, **common)
+        else:
+            res = distill(text, corpus, cfg, adir, **common)
         runs[tag] = {"pairs": len(corpus), "steps": res.steps_done, "minutes": (time.time() - t) / 60,
                      "first": res.losses[0], "last": float(np.mean(res.losses[-20:])), "leakage": leak.as_dict()}
         del model

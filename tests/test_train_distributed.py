@@ -18,24 +18,30 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def _config():
+def _config(objective: str = "distill"):
     from babelclip.train.distill import DistillConfig
 
-    return DistillConfig(method="full", steps=8, batch_size=8, lr=1e-2, checkpoint_every=8, progress=False)
+    return DistillConfig(objective=objective, method="full", steps=8, batch_size=8, lr=1e-2, checkpoint_every=8,
+                         progress=False, temperature=0.1)
 
 
-def _train(out: Path) -> list[float]:
+def _train(out: Path, objective: str = "distill") -> list[float]:
     from _tiny_text import PAIRS_SW, BagOfWordsText
 
     from babelclip.languages import get_language
     from babelclip.train.distill import distill
+    from babelclip.train.lexical import specialize
     from babelclip.train.parallel import ParallelCorpus
+    from babelclip.train.synonyms import SynonymSets, make_set
 
+    if objective == "lexical":  # in-batch negatives across both processes' shares (gathered with gradients)
+        sets = SynonymSets([make_set(str(i), [("en", e), ("fr", e.upper()), ("de", t)]) for i, (e, t) in enumerate(PAIRS_SW)], "toy")
+        return specialize(BagOfWordsText(), sets, "de", _config(objective), out).losses
     corpus = ParallelCorpus(get_language("de"), PAIRS_SW, "toy")
     return distill(BagOfWordsText(), corpus, _config(), out).losses
 
 
-def _worker(rank: int, world: int, init: str, out: str) -> None:
+def _worker(rank: int, world: int, init: str, out: str, objective: str = "distill") -> None:
     import datetime
     import time
 
@@ -45,7 +51,7 @@ def _worker(rank: int, world: int, init: str, out: str) -> None:
     try:
         if rank == 1:  # the schedule that once deadlocked: rank 0 has cached the teacher before rank 1 looks
             time.sleep(3)
-        losses = _train(Path(out))
+        losses = _train(Path(out), objective)
         if rank == 0:
             (Path(out) / "losses.json").write_text(json.dumps(losses))
     finally:
@@ -61,6 +67,15 @@ def test_two_processes_match_one(tmp_path):
     np.testing.assert_allclose(double, single, rtol=1e-4, atol=1e-6)
     assert double[-1] < double[0]  # and it trained
     assert (two / "text_module.safetensors").exists()  # rank 0 saved the weights
+
+
+def test_lexical_objective_two_processes_match_one(tmp_path):
+    single = _train(tmp_path / "one", "lexical")
+    two = tmp_path / "two"
+    mp.spawn(_worker, args=(2, f"file://{tmp_path}/rdv", str(two), "lexical"), nprocs=2)
+    double = json.loads((two / "losses.json").read_text())
+    np.testing.assert_allclose(double, single, rtol=1e-4, atol=1e-6)
+    assert double[-1] < double[0]
 
 
 def test_init_from_torchrun_env_picks_backend_and_is_a_no_op_outside_torchrun(monkeypatch):

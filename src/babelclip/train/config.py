@@ -1,5 +1,7 @@
-"""How a distillation run trains: :class:`DistillConfig`, saved beside every adapter and
-checkpoint (its own file so that checkpoints and the loop both read it without a cycle)."""
+"""How a training run trains: :class:`DistillConfig`, saved beside every adapter and checkpoint
+(its own file so that checkpoints and the loop both read it without a cycle). ``objective``
+names what a step computes: ``distill`` (teacher–student, :mod:`babelclip.train.distill`) or
+``lexical`` (contrastive lexical specialization on synonym sets, :mod:`babelclip.train.lexical`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +9,7 @@ from typing import Literal
 
 METHODS = ("lora", "full")
 LOSSES = ("mse", "kl")
+OBJECTIVES = ("distill", "lexical")
 
 #: Linear-layer names of attention and feed-forward blocks in the text towers babelclip runs
 #: (BERT/XLM-R: query/key/value/dense; CLIP/SigLIP/M2M: q_proj/k_proj/v_proj/out_proj/fc1/fc2;
@@ -19,6 +22,7 @@ LORA_TARGET_NAMES = ("query", "key", "value", "dense", "q_proj", "k_proj", "v_pr
 class DistillConfig:
     """How to train; saved beside every adapter and checkpoint so a run can be repeated."""
 
+    objective: Literal["distill", "lexical"] = "distill"  # what a step computes (module docstring)
     method: Literal["lora", "full"] = "lora"  # per-language adapters (small files) or all text-module weights
     steps: int = 1000  # optimizer steps (the schedule's length; resume continues towards it)
     batch_size: int = 32  # GLOBAL batch: split evenly across torchrun processes, so results match 1 process
@@ -30,7 +34,8 @@ class DistillConfig:
     kl_temperature: float = 1.0  # softening of both distributions for loss="kl" (loss scaled by T²)
     normalize: bool = True  # compare L2-normalised embeddings: MSE = 2 - 2cos, what retrieval scores use
     contrastive_weight: float = 0.0  # weight of the in-batch InfoNCE term (0 = pure MSE as M-CLIP)
-    temperature: float = 0.05  # InfoNCE temperature (on cosines)
+    temperature: float = 0.05  # InfoNCE temperature (on cosines): distillation's term and the lexical objective
+    symmetric: bool = True  # lexical: InfoNCE both ways (target -> anchors and anchor -> targets), averaged
     lora_r: int = 8  # adapter rank: capacity vs size
     lora_alpha: int = 16  # LoRA scaling alpha/r
     lora_dropout: float = 0.0  # dropout on the adapter input
@@ -44,6 +49,10 @@ class DistillConfig:
     progress: bool = True  # tqdm progress bar (rank 0 only)
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r}; allowed: {', '.join(OBJECTIVES)}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; allowed: {', '.join(METHODS)}")
         if self.loss not in LOSSES:

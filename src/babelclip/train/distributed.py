@@ -49,6 +49,40 @@ def allreduce_grads(params: list[torch.Tensor], world: int) -> None:
         off += g.numel()
 
 
+def gather_with_grad(t: torch.Tensor) -> torch.Tensor:
+    """Every process's ``t`` (equal shapes) concatenated in rank order, differentiable: the
+    backward sums the gathered gradient across processes and hands each its own rows, so after
+    :func:`allreduce_grads` averages, the gradient is that of the loss over the whole gather."""
+    import torch
+
+    d = process_group()
+    if d is None or d.get_world_size() == 1:
+        return t
+
+    class _Gather(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            parts = [torch.empty_like(x) for _ in range(d.get_world_size())]
+            d.all_gather(parts, x.contiguous())
+            ctx.n, ctx.rank = len(x), d.get_rank()
+            return torch.cat(parts)
+
+        @staticmethod
+        def backward(ctx, grad):
+            grad = grad.contiguous().clone()
+            d.all_reduce(grad)
+            return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
+
+    return _Gather.apply(t)
+
+
+def rank_share(idx):
+    """This process's share of a global batch: every ``world``-th item from its rank (all of a
+    batch smaller than the number of processes)."""
+    rank, world = rank_world()
+    return idx[rank::world] if len(idx) >= world else idx
+
+
 def mean_across(x: float) -> float:
     import torch
 

@@ -27,6 +27,16 @@ what each language's adapter was trained on, and :func:`mark_emoji_results` mark
 result (``extra["leakage"]``); Babel-Emoji's evaluation half stays clean for a model trained on the
 training half.
 
+**Synonym sets** (the lexical objective, :func:`filter_synonym_leakage`) follow the same
+policy member by member, in every language of the sets: a member equal to an evaluation text
+of its language is a copy when it is a sentence, or when the sets are not independent of that
+evaluation set; otherwise it is overlap (kept, counted for the trained language). A set whose
+source is of unknown provenance or not independent at all (BabelNet synsets: Babel-ImageNet's
+labels are BabelNet lemmas) and that holds a copy *is* an evaluation item's concept and is
+dropped whole; a CLDR set only loses the copied member (it is another emoji whose text happens
+to equal an evaluation-half emoji's). A set keyed ``cldr:<emoji id>`` outside Babel-Emoji's
+training half is dropped whole, whatever its source says.
+
 Texts are compared after Unicode NFKC, case folding, punctuation removal and whitespace collapse.
 """
 from __future__ import annotations
@@ -38,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..languages import Language, get_language
 from .parallel import ParallelCorpus
+from .synonyms import SynonymSet, SynonymSets
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +164,8 @@ class LeakageReport:
     overlap_eval_items: dict[str, int] = field(default_factory=dict)  # eval set -> items whose text is a training target
     eval_items: dict[str, int] = field(default_factory=dict)  # eval set -> items in this language
     examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # a few dropped pairs per set
+    unit: str = "pairs"  # what n_in/n_kept count: "pairs", or synonym-set "members" (every language)
+    sets_dropped: int = 0  # synonym sets dropped whole (an evaluation concept, or not the emoji training half)
 
     @property
     def n_dropped(self) -> int:
@@ -170,13 +183,23 @@ class LeakageReport:
         return d
 
     def summary(self) -> str:
-        parts = [f"{self.lang}: kept {self.n_kept}/{self.n_in} pairs"]
+        parts = [f"{self.lang}: kept {self.n_kept}/{self.n_in} {self.unit}"]
+        if self.sets_dropped:
+            parts.append(f"{self.sets_dropped} synonym sets dropped whole")
         for k in self.eval_items:
             parts.append(
                 f"{k}: dropped {self.dropped.get(k, 0)} copies, overlap {self.overlap_eval_items.get(k, 0)}/"
                 f"{self.eval_items[k]} items ({100 * self.overlap_fraction(k):.1f}%)"
             )
         return "; ".join(parts)
+
+
+def _text_index(ev: EvalSet, tag: str) -> dict[str, set[str]]:
+    """``{normalised text: item ids}`` of ``ev``'s texts in language ``tag``."""
+    out: dict[str, set[str]] = {}
+    for item_id, text in ev.texts.get(tag, {}).items():
+        out.setdefault(normalise(text), set()).add(item_id)
+    return out
 
 
 def filter_leakage(
@@ -193,9 +216,7 @@ def filter_leakage(
         items = ev.items(lang)
         report.eval_items[ev.name] = len(items)
         pair_keys = {(normalise(e), normalise(t)) for _, e, t in items if e}
-        target_items: dict[str, set[str]] = {}
-        for item_id, _, t in items:
-            target_items.setdefault(normalise(t), set()).add(item_id)
+        target_items = _text_index(ev, lang.tag)
         index.append((ev.name, pair_keys, target_items))
     kept: list[tuple[str, str]] = []
     touched: dict[str, set[str]] = {name: set() for name, _, _ in index}
@@ -227,3 +248,72 @@ def filter_leakage(
     log.info("leakage guard: %s", report.summary())
     out = ParallelCorpus(lang, kept, corpus.source, corpus.licence, {**corpus.meta, "leakage_guard": "applied"})
     return out, report
+
+
+class _SetGuard:
+    """The per-member verdicts of :func:`filter_synonym_leakage`, with the evaluation texts of
+    each language indexed on first use."""
+
+    def __init__(self, eval_sets: list[EvalSet], own: set[str], min_sentence_words: int):
+        self.eval_sets, self.own, self.min_words = eval_sets, own, min_sentence_words
+        self.index: dict[tuple[str, str], dict[str, set[str]]] = {}
+
+    def verdict(self, tag: str, text: str) -> tuple[str | None, dict[str, set[str]]]:
+        """``(evaluation set the member is a copy of, or None; {set: items it overlaps})``."""
+        key, overlaps = normalise(text), {}
+        for ev in self.eval_sets:
+            if (ev.name, tag) not in self.index:
+                self.index[(ev.name, tag)] = _text_index(ev, tag)
+            hit = self.index[(ev.name, tag)].get(key)
+            if hit and (len(key.split()) >= self.min_words or ev.name in self.own):
+                return ev.name, {}
+            if hit:
+                overlaps[ev.name] = hit
+        return None, overlaps
+
+
+def filter_synonym_leakage(sets: SynonymSets, eval_sets: Iterable[EvalSet], lang: str | Language,
+                           min_sentence_words: int = 4) -> tuple[SynonymSets, LeakageReport]:
+    """``sets`` without evaluation copies and evaluation concepts (module docstring), and the
+    report: members in and kept over every language, drops per evaluation set, and the overlap
+    of the kept members in ``lang`` (the trained language) with its evaluation items."""
+    from ..data.emoji import emoji_half
+
+    tag = get_language(lang).tag
+    eval_sets = list(eval_sets)
+    independent = sets.meta.get("independent") == "yes"
+    own = {ev.name for ev in eval_sets if not independent or (ev.shares_source and sets.source.startswith(ev.shares_source))}
+    guard = _SetGuard(eval_sets, own, min_sentence_words)
+    report = LeakageReport(tag, sets.n_members(), 0, independent, unit="members",
+                           eval_items={ev.name: len(ev.texts.get(tag, {})) for ev in eval_sets})
+    touched: dict[str, set[str]] = {ev.name: set() for ev in eval_sets}
+    kept: list[SynonymSet] = []
+    for s in sets:
+        if s.key.startswith("cldr:") and emoji_half(s.key[len("cldr:"):]) != "train":
+            report.sets_dropped += 1
+            report.dropped["babel-emoji"] = report.dropped.get("babel-emoji", 0) + len(s.members)
+            continue
+        verdicts = [(m, *guard.verdict(*m)) for m in s.members]
+        copies = [(m, c) for m, c, _ in verdicts if c]
+        for m, c in copies:
+            report.dropped[c] = report.dropped.get(c, 0) + 1
+            if len(ex := report.examples.setdefault(c, [])) < 5:
+                ex.append(m)
+        if copies and not independent:  # the set is an evaluation item's concept
+            report.sets_dropped += 1
+            report.dropped[copies[0][1]] += len(s.members) - len(copies)
+            continue
+        members = tuple(m for m, c, _ in verdicts if not c)
+        for m, _, overlaps in verdicts:
+            for name, items in overlaps.items() if m[0] == tag else ():
+                report.overlap_pairs[name] = report.overlap_pairs.get(name, 0) + 1
+                touched[name] |= items
+        if len(members) >= 2:
+            kept.append(SynonymSet(s.key, members))
+            report.n_kept += len(members)
+    report.overlap_eval_items = {k: len(v) for k, v in touched.items()}
+    if report.n_dropped:
+        log.warning("leakage guard dropped %d synonym-set members copied from evaluation data (%s)",
+                    report.n_dropped, report.dropped)
+    log.info("leakage guard: %s", report.summary())
+    return sets.replaced(kept, leakage_guard="applied"), report

@@ -137,21 +137,27 @@ def read_tsv(path: PathLike, lang: str | Language, licence: str = "unknown") -> 
     return _finish(language, pairs, str(path), [path], licence)
 
 
+def json_lines(path: PathLike, error: type[ParallelDataError] = ParallelDataError) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed value)`` of each non-blank line of a UTF-8 JSONL file; a line that
+    is not JSON raises ``error`` naming the file and line."""
+    numbered = [(i, line) for i, line in enumerate(_lines(path), 1) if line.strip()]
+    for i, line in numbered:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise error(f"{path}:{i}: not valid JSON ({e})") from None
+        yield i, value
+
+
 def read_jsonl(path: PathLike, lang: str | Language, licence: str = "unknown") -> ParallelCorpus:
     """One JSON object per line: English under ``en``/``source``, target under the language code or ``target``."""
     language = get_language(lang)
-    lines = _lines(path)
-    if not any(ln.strip() for ln in lines):
+    objects = list(json_lines(path))
+    if not objects:
         raise ParallelDataError(f"{path}: empty file (0 JSON lines)")
     tgt_keys = ["target", "tgt", *language.codes]
     pairs = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ParallelDataError(f"{path}:{i}: not valid JSON ({e})") from None
+    for i, obj in objects:
         en = obj.get("en", obj.get("source", obj.get("src")))
         tgt = next((obj[k] for k in tgt_keys if k in obj), None)
         if en is None or tgt is None:

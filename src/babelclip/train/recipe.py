@@ -1,10 +1,11 @@
 """One call from a model name and a language to a trained adapter: what ``babelclip train`` runs.
 
 :func:`load_training_pairs` reads the parallel sources named on the command line (files,
-``cldr``, ``bible``); :func:`evaluation_sets` collects the evaluation data present on this
+``cldr``, ``bible``), :func:`load_synonym_sets` the synonym sets of the lexical objective
+(``cldr``, ``cldr-names``, ``babelnet:FILE``, JSONL files); :func:`evaluation_sets` collects the evaluation data present on this
 machine; :func:`train_language` guards the pairs against those sets
 (:mod:`~babelclip.train.leakage`), evaluates the untouched model, distils
-(:mod:`~babelclip.train.distill`) and evaluates again: every figure before and after training,
+(:mod:`~babelclip.train.distill`) or specializes (:mod:`~babelclip.train.lexical`) and evaluates again: every figure before and after training,
 with 95% CIs and the change (:func:`~babelclip.train.evaluate.before_after`), so a run shows
 the gain where the language was weak.
 """
@@ -22,12 +23,15 @@ import numpy as np
 
 from ..languages import Language, get_language
 from .distill import DistillConfig, DistillResult, distill
-from .leakage import EvalSet, LeakageReport, filter_leakage
+from .leakage import EvalSet, LeakageReport, filter_leakage, filter_synonym_leakage
+from .lexical import specialize
 from .parallel import ParallelCorpus, ParallelDataError, read_parallel
+from .synonyms import SynonymSets
 
 log = logging.getLogger(__name__)
 
 NAMED_SOURCES = ("cldr", "cldr-names", "bible")
+SYNONYM_SOURCES = ("cldr", "cldr-names", "babelnet:FILE")
 
 
 def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelCorpus:
@@ -58,6 +62,37 @@ def load_training_pairs(specs: Sequence[str], lang: str | Language) -> ParallelC
         corpus = part if corpus is None else corpus.merged(part)
     assert corpus is not None
     return corpus.deduplicated()
+
+
+def load_synonym_sets(specs: Sequence[str], lang: str | Language, anchor_langs: Sequence[str] | None = None,
+                      lexicon=None) -> SynonymSets:
+    """Synonym sets from each spec, merged: ``cldr`` (every locale's emoji names and distinctive
+    keywords) or ``cldr-names`` (names only), both of Babel-Emoji's training half and nothing
+    else; ``babelnet:FILE`` (the synsets listed in FILE, asked of ``lexicon``, the builder's
+    BabelNet client, in ``lang`` and ``anchor_langs``, default English); a JSONL file."""
+    from .sources import cldr_synonym_sets
+    from .synonyms import SynonymDataError, lexicon_sets, read_synonyms, read_synset_ids
+
+    if not specs:
+        raise SynonymDataError(f"no synonym sets given; use a JSONL path or one of {', '.join(SYNONYM_SOURCES)}")
+    out: SynonymSets | None = None
+    for spec in specs:
+        if spec in ("cldr", "cldr-names"):
+            part = cldr_synonym_sets(keywords="distinctive" if spec == "cldr" else "none")
+        elif spec.startswith("babelnet:"):
+            if lexicon is None:
+                raise SynonymDataError("babelnet: synsets need the BabelNet client (babelclip.build.babelnet.BabelNetSource)")
+            langs = [lang, *(anchor_langs or ["en"])]
+            part = lexicon_sets(lexicon, read_synset_ids(spec.partition(":")[2]), langs)
+        elif spec.split(":")[0] in ("cldr", "cldr-names"):
+            raise SynonymDataError(f"{spec!r}: synonym sets take Babel-Emoji's training half only; use cldr or cldr-names")
+        elif os.path.exists(spec):
+            part = read_synonyms(spec)
+        else:
+            raise SynonymDataError(f"synonym source {spec!r} is neither {', '.join(SYNONYM_SOURCES)} nor an existing path")
+        out = part if out is None else out.merged(part)
+    assert out is not None
+    return out
 
 
 def find_tuxpaint(root: str | None = None) -> tuple[list, dict[str, str]] | None:
@@ -172,7 +207,7 @@ def end_of_run_measures(encoder, language: Language, labelset, *, tuxpaint=None,
 class TrainReport:
     result: DistillResult  # result.evaluation: per evaluation, before/after/change (see train_language)
     leakage: LeakageReport
-    n_pairs_read: int
+    n_pairs_read: int  # pairs read (distill), or synonym-set members in every language (lexical)
 
 
 def train_language(
@@ -188,8 +223,13 @@ def train_language(
     encoder=None,
     tuxpaint_root: str | None = None,
     cache_dir: str | None = None,
+    synonyms: Sequence[str] = (),
+    anchor_langs: Sequence[str] | None = None,
+    lexicon=None,
 ) -> TrainReport:
-    """Train ``model``'s text side for ``lang`` on ``parallel`` sources, evaluating before and after.
+    """Train ``model``'s text side for ``lang`` on ``parallel`` sources (``config.objective``
+    "distill") or on ``synonyms`` (:func:`load_synonym_sets`; "lexical", with ``anchor_langs``
+    and the BabelNet client ``lexicon``), evaluating before and after.
 
     The evaluations of :func:`end_of_run_measures` run on the untouched model first, then on the
     trained one; ``result.evaluation`` (also in the run's JSON) holds, per evaluation, ``what``
@@ -202,13 +242,14 @@ def train_language(
     from .text_side import trainable_text
 
     language = get_language(lang)
-    corpus = load_training_pairs(parallel, language)
-    n_read = len(corpus)
+    lexical = config.objective == "lexical"
+    data = load_synonym_sets(synonyms, language, anchor_langs, lexicon) if lexical else load_training_pairs(parallel, language)
+    n_read = data.n_members() if isinstance(data, SynonymSets) else len(data)
     tuxpaint = find_tuxpaint(tuxpaint_root)
     sets, labelset = evaluation_sets(labels_path, tuxpaint)
-    corpus, report = filter_leakage(corpus, sets)
-    if not len(corpus):
-        raise ParallelDataError(f"every {language.tag} pair was a copy of evaluation data; nothing left to train on")
+    data, report = filter_synonym_leakage(data, sets, language) if lexical else filter_leakage(data, sets)
+    if not len(data):
+        raise ParallelDataError(f"all {language.tag} training data was a copy of evaluation data; nothing left to train on")
     encoder = encoder if encoder is not None else create_model(model)
     measures = end_of_run_measures(encoder, language, labelset, tuxpaint=tuxpaint, cache_dir=cache_dir)
     before = {name: measure() for name, measure in measures.items()}  # the untouched model
@@ -218,8 +259,9 @@ def train_language(
         return {name: {"what": EVALUATIONS[name], **before_after(before[name], measure())}
                 for name, measure in measures.items()}
 
-    result = distill(
-        text, corpus, config, Path(out_dir), resume=resume, eval_fn=evaluate,
-        extra_meta={"model": model, "leakage": report.as_dict(), "level": level},
-    )
+    common = {"resume": resume, "eval_fn": evaluate, "extra_meta": {"model": model, "leakage": report.as_dict(), "level": level}}
+    if lexical:
+        result = specialize(text, data, language, config, Path(out_dir), anchor_langs=anchor_langs, **common)
+    else:
+        result = distill(text, data, config, Path(out_dir), **common)
     return TrainReport(result, report, n_read)

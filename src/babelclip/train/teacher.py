@@ -20,10 +20,11 @@ def texts_hash(texts: list[str]) -> str:
 
 
 def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str | os.PathLike | None, batch_size: int = 64,
-                       progress: bool = False) -> np.ndarray:
+                       progress: bool = False, lang: str = "en") -> np.ndarray:
     """The frozen teacher's (unnormalised) embeddings of ``english``, from the cache when present.
 
-    Computed by ``text_forward(..., "en")`` before any training touches the module. Under
+    Computed by ``text_forward(..., lang)`` before any training touches the module (``lang``:
+    English for distillation's teacher; the anchors' language for the lexical objective). Under
     torchrun rank 0 computes and writes, the others wait and read.
     """
     import torch
@@ -31,7 +32,8 @@ def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str |
     path = None
     if cache_dir is not None:
         kind = text.kind if isinstance(text, TextSide) else ""  # e.g. babel-lite's "output" vs "tower" embeddings
-        path = Path(cache_dir) / f"teacher-{text.fingerprint.key}{'-' + kind if kind else ''}-{texts_hash(english)}.npy"
+        where = f"{'-' + kind if kind else ''}{'-' + lang if lang != 'en' else ''}"
+        path = Path(cache_dir) / f"teacher-{text.fingerprint.key}{where}-{texts_hash(english)}.npy"
     rank, _ = rank_world()
     d = process_group()
     cached = [path is not None and path.exists()]
@@ -50,7 +52,7 @@ def teacher_embeddings(text: TrainableText, english: list[str], cache_dir: str |
         unique = list(dict.fromkeys(english))
         with torch.no_grad():
             for i in tqdm(range(0, len(unique), batch_size), desc="teacher", disable=not progress or rank != 0):
-                out.append(text.text_forward(unique[i : i + batch_size], "en").float().cpu().numpy())
+                out.append(text.text_forward(unique[i : i + batch_size], lang).float().cpu().numpy())
         module.train(was_training)
         row = {t: r for r, t in enumerate(unique)}
         emb = np.concatenate(out).astype(np.float32)[[row[t] for t in english]]
