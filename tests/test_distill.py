@@ -201,3 +201,19 @@ def test_logits_level_and_kl_loss(tmp_path):
     assert np.mean(res.losses[-5:]) < 0.6 * np.mean(res.losses[:5])
     with pytest.raises(ValueError, match="loss='l1'"):
         DistillConfig(loss="l1")
+
+
+def test_mixed_language_corpus_needs_a_language_agnostic_text_side(tmp_path):
+    """A corpus of many languages (babel-lite's multilingual LoRA) is refused where the language
+    changes the embedding: every pair would be encoded in a language it is not in."""
+    from babelclip.train.parallel import MULTILINGUAL
+
+    mixed = ParallelCorpus(MULTILINGUAL, PAIRS_SW, "mix", "CC0")
+    enc = TinyTextEncoder()
+    enc.text_language_agnostic = False
+    with pytest.raises(ParallelDataError, match="mixing languages"):
+        distill(trainable_text(enc), mixed, _cfg(steps=1), tmp_path / "a")
+    enc.text_language_agnostic = True
+    result = distill(trainable_text(enc), mixed, _cfg(steps=2, checkpoint_every=2), tmp_path / "b")
+    assert len(result.losses) == 2
+    assert json.loads((tmp_path / "b" / ADAPTER_META).read_text())["lang"] == "mul"

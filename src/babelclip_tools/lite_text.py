@@ -41,10 +41,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from babelclip.languages import Language, UnknownLanguageError, get_language
+from babelclip.train.parallel import MULTILINGUAL
 
 log = logging.getLogger(__name__)
 
-MULTILINGUAL = Language("mul", "multiple languages", "mul")  # ISO 639-2 "mul": the mixed corpus's language
 
 
 @dataclass

@@ -50,9 +50,9 @@ from .loop import (
     lora_target_modules,
     train_objective,
 )
-from .parallel import ParallelCorpus, ParallelDataError
+from .parallel import MULTILINGUAL, ParallelCorpus, ParallelDataError
 from .teacher import teacher_embeddings, texts_hash
-from .text_side import TrainableText
+from .text_side import TrainableText, language_agnostic
 
 __all__ = ["ADAPTER_META", "FULL_WEIGHTS", "DistillConfig", "DistillResult", "attach_lora", "batch_indices",
            "count_params", "distill", "distill_loss", "init_distributed_from_env", "latest_checkpoint",
@@ -83,7 +83,10 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, config: DistillCo
     return loss
 
 
-def _check_start(corpus: ParallelCorpus, config: DistillConfig, out: Path, resume: bool) -> None:
+def _check_start(text: TrainableText, corpus: ParallelCorpus, config: DistillConfig, out: Path, resume: bool) -> None:
+    if corpus.lang is MULTILINGUAL and not language_agnostic(text):
+        raise ParallelDataError("a corpus mixing languages needs a text side whose embeddings do not depend on the "
+                                "language (its encoder declares text_language_agnostic); train one language at a time")
     if corpus.lang.tag == "en":
         raise ParallelDataError("English is the teacher: distil into another language (English is never changed)")
     if not len(corpus):
@@ -140,7 +143,7 @@ def distill(
     import torch
 
     out = Path(out_dir)
-    _check_start(corpus, config, out, resume)
+    _check_start(text, corpus, config, out, resume)
     english = [e for e, _ in corpus.pairs]
     teacher = torch.from_numpy(teacher_embeddings(
         text, english, cache_dir if cache_dir is not None else out / "teacher_cache", config.teacher_batch_size, config.progress

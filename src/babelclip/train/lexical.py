@@ -40,7 +40,7 @@ from .leakage import normalise
 from .loop import DistillResult, batch_indices, check_run_start, train_objective
 from .synonyms import SynonymDataError, SynonymSets
 from .teacher import teacher_embeddings
-from .text_side import TextSide, TrainableText
+from .text_side import TextSide, TrainableText, language_agnostic
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -79,13 +79,6 @@ def lexical_loss(q: torch.Tensor, a: torch.Tensor, positives: torch.Tensor, temp
     return (one_way(logits) + one_way(logits.T)) / 2 if symmetric else one_way(logits)
 
 
-def _text_agnostic(text: TrainableText) -> bool:
-    """Whether the language changes nothing in ``text``'s embeddings (as its encoder declares)."""
-    from ..models.base import capabilities
-
-    return isinstance(text, TextSide) and bool(capabilities(text.encoder).text_language_agnostic)
-
-
 class Lexical:
     """The :class:`~babelclip.train.loop.Objective` of lexical specialization (module docstring)."""
 
@@ -111,7 +104,7 @@ class Lexical:
         needed = sorted({self.pair(step, i)[1] for step in range(steps)
                          for i in batch_indices(len(self), step, self.config.batch_size, self.config.seed)[0]})
         groups: dict[str, list[tuple[str, str]]] = {}
-        if _text_agnostic(text):  # one call where the language changes nothing
+        if language_agnostic(text):  # one call where the language changes nothing
             groups["en"] = needed
         else:
             for m in needed:

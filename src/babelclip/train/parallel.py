@@ -36,6 +36,11 @@ class ParallelDataError(BabelclipError):
     """Parallel data that cannot be used as given (empty, misaligned, malformed)."""
 
 
+#: The language of a corpus that mixes languages (ISO 639-2 ``mul``): only a text side whose
+#: embeddings do not depend on the language can be trained on one (:func:`babelclip.train.distill.distill` checks).
+MULTILINGUAL = Language("mul", "multiple languages", "mul")
+
+
 @dataclass
 class ParallelCorpus:
     """Pairs ``(english, target)`` for one target language, with where they came from.

@@ -21,7 +21,12 @@ from ..models.base import TEXT_LEVELS, Encoder, TextSide, TrainableText, capabil
 LEVELS = TEXT_LEVELS
 EncoderTextSide = TextSide  # the name before the text side moved to models/base.py
 
-__all__ = ["LEVELS", "EncoderTextSide", "TextSide", "TrainableText", "trainable_text"]
+__all__ = ["LEVELS", "EncoderTextSide", "TextSide", "TrainableText", "language_agnostic", "trainable_text"]
+
+
+def language_agnostic(text: TrainableText) -> bool:
+    """Whether the language changes nothing in ``text``'s embeddings (as its encoder declares)."""
+    return isinstance(text, TextSide) and bool(capabilities(text.encoder).text_language_agnostic)
 
 
 def trainable_text(encoder: Encoder | TrainableText, level: Literal["output", "tower", "logits"] = "output") -> TrainableText:
