@@ -35,11 +35,12 @@ log = logging.getLogger(__name__)
 #: 512-d float16 takes ~40-50 ms on two cores and grows linearly; HNSW stays near 1-2 ms).
 EXACT_LIMIT = 100_000
 #: HNSW settings: graph degree, and candidate-list sizes while adding and searching (usearch's
-#: defaults are 16/128/64). With 256 while searching, recall@10 against exact was 0.998-1.000 at
-#: 10k-100k and 0.989 at 1M (bench/README.md); ``expansion_search`` is a search-time setting.
+#: defaults are 16/128/64). Searching with 256, recall@10 against exact was 0.998-1.000 at
+#: 10k-100k but 0.977-0.989 at 1M; with 384 it was 0.993 at 1M for p50 2.05 ms / p95 4.09 ms
+#: (512: no better) — bench/README.md. ``expansion_search`` is a search-time setting (no rebuild).
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
-EXPANSION_SEARCH = 256
+EXPANSION_SEARCH = 384
 _CHUNK_ROWS = 32768  # rows converted to float32 at once in exact search (~64 MB at 512-d)
 
 
