@@ -27,6 +27,9 @@ import torch
 from _reference import BABEL_IMAGENET
 from babel_lite_quality import DEFAULT_BABEL_LANGS, DEFAULT_TUX_LANGS, queries, read_stamps
 
+from babelclip.train.evaluate import before_after
+from babelclip.train.evaluate import percent_cell as fmt
+
 N_BOOT = 1000
 
 
@@ -60,17 +63,6 @@ def training_targets(tag: str) -> set[str]:
         return set()
 
 
-def fmt(m: dict, key: str, signed: bool = False) -> str:
-    f = "{:+.1f}" if signed else "{:.1f}"
-    return f"{f.format(100 * m[key])} [{f.format(100 * m[key + '_ci_low'])}, {f.format(100 * m[key + '_ci_high'])}]"
-
-
-def compare(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> dict:
-    from babelclip.train.evaluate import before_after
-
-    return before_after(before, after, n_boot=N_BOOT)
-
-
 def run_labels(m1, m2, langs: list[str], babel: dict) -> dict:
     from babelclip.languages import get_language
     from babelclip.train.leakage import normalise
@@ -83,7 +75,7 @@ def run_labels(m1, m2, langs: list[str], babel: dict) -> dict:
         b, a = hits_labels(m1, labels, idx), hits_labels(m2, labels, idx)
         seen = training_targets(get_language(code).tag) if code != "EN" else set()
         unseen = np.array([normalise(t) not in seen for t in labels])
-        r = compare({"top1": b}, {"top1": a})
+        r = before_after({"top1": b}, {"top1": a}, n_boot=N_BOOT)
         worse = " worse" if r["change"]["top1_ci_high"] < 0 else ""
         print(f"  {code:5s} {len(labels):5d}  {fmt(r['before'], 'top1'):>18s}  {fmt(r['after'], 'top1'):>18s}  "
               f"{fmt(r['change'], 'top1', True):>19s}  | {unseen.sum():8d}  {100 * b[unseen].mean():6.1f} {100 * a[unseen].mean():6.1f}{worse}")
@@ -104,7 +96,7 @@ def run_tux(m1, m2, langs: list[str]) -> dict:
         qs, rel = queries(texts[lang])
         b = {f"r@{k}": hits_retrieval(m1, qs, rel, p, k) for k in (1, 5)}
         a = {f"r@{k}": hits_retrieval(m2, qs, rel, p, k) for k in (1, 5)}
-        r = compare(b, a)
+        r = before_after(b, a, n_boot=N_BOOT)
         worse = " worse" if r["change"]["r@1_ci_high"] < 0 else ""
         print(f"  {lang:6s} {len(qs):4d}  R@1 {fmt(r['before'], 'r@1'):>18s} -> {fmt(r['after'], 'r@1'):>18s} "
               f"({fmt(r['change'], 'r@1', True)})  R@5 {100 * r['before']['r@5']:.1f} -> {100 * r['after']['r@5']:.1f}{worse}")

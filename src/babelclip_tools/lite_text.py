@@ -40,7 +40,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from babelclip.languages import Language, UnknownLanguageError, get_language
+from babelclip.languages import Language, get_language
 from babelclip.train.parallel import MULTILINGUAL
 
 log = logging.getLogger(__name__)
@@ -64,18 +64,13 @@ class LiteTextConfig:
 
 
 def cldr_locales(annotations_dir: str | Path | None = None) -> list[Language]:
-    """Every language with its own CLDR annotations file (English excluded), in tag order."""
+    """Every language with its own CLDR annotations file (English excluded), in tag order: the
+    language table's locales (:func:`babelclip.data.emoji.cldr.annotation_locales`)."""
+    from babelclip.data.emoji.cldr import annotation_locales
     from babelclip.train.sources import _cldr_dir
 
-    found: dict[str, Language] = {}
-    for f in sorted(_cldr_dir(annotations_dir).glob("*.xml")):
-        try:
-            lang = get_language(f.stem)
-        except UnknownLanguageError:
-            continue  # e.g. root, regional variants the table does not hold
-        if lang.tag != "en" and not lang.tag.startswith("en-") and (lang.cldr or f.stem) == f.stem:
-            found.setdefault(lang.tag, lang)
-    return [found[t] for t in sorted(found)]
+    tags = annotation_locales(_cldr_dir(annotations_dir))[0]
+    return [get_language(t) for t in sorted(tags) if t != "en" and not t.startswith("en-")]
 
 
 def build_corpus(cfg: LiteTextConfig, eval_sets, annotations_dir=None):

@@ -135,21 +135,22 @@ def head_prototypes(encoder: Encoder) -> np.ndarray | None:
     return capabilities(encoder).class_prototypes()
 
 
+def percent_cell(m: dict[str, float], key: str, signed: bool = False) -> str:
+    """``m[key]`` of a :func:`before_after` side as a percentage, with its 95% CI where present."""
+    f = "{:+.1f}" if signed else "{:.1f}"
+    if f"{key}_ci_low" not in m:
+        return f.format(100 * m[key])
+    return f"{f.format(100 * m[key])} [{f.format(100 * m[key + '_ci_low'])}, {f.format(100 * m[key + '_ci_high'])}]"
+
+
 def before_after_table(evaluation: dict[str, dict]) -> list[str]:
     """Lines of a small before → after table (percentages, 95% CIs) of ``train_language``'s
     ``evaluation``: one row per evaluation and metric, ``what`` it measures above its rows."""
-
-    def cell(m: dict[str, float], key: str, signed: bool = False) -> str:
-        f = "{:+.1f}" if signed else "{:.1f}"
-        if f"{key}_ci_low" not in m:
-            return f.format(100 * m[key])
-        return f"{f.format(100 * m[key])} [{f.format(100 * m[key + '_ci_low'])}, {f.format(100 * m[key + '_ci_high'])}]"
-
     rows = [("", "before", "after", "change")]
     for ev in evaluation.values():
         b, a, c = ev["before"], ev["after"], ev["change"]
         rows.append((f"{ev.get('what', '')} (n={b['n']:.0f})", "", "", ""))
-        rows += [(f"  {key}", cell(b, key), cell(a, key), cell(c, key, signed=True))
+        rows += [(f"  {key}", percent_cell(b, key), percent_cell(a, key), percent_cell(c, key, signed=True))
                  for key in b if key != "n" and not key.endswith(("_ci_low", "_ci_high"))]
     widths = [max(len(r[i]) for r in rows if r[1]) for i in range(4)]  # section titles run over
     return ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))).rstrip()

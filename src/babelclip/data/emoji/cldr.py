@@ -130,8 +130,12 @@ class LocaleAnnotations:
 
 def language_locales(root: str | os.PathLike | None = None) -> tuple[dict[str, str], list[str]]:
     """``({BCP-47 tag: CLDR locale}, [locale files no language record names])``."""
-    d = cldr_root(root) / "annotations"
-    files = {p.stem for p in d.glob("*.xml")}
+    return annotation_locales(cldr_root(root) / "annotations")
+
+
+def annotation_locales(annotations: str | os.PathLike) -> tuple[dict[str, str], list[str]]:
+    """:func:`language_locales` of one folder of annotation files (``LOCALE.xml``)."""
+    files = {p.stem for p in Path(annotations).glob("*.xml")}
     tags = {lang.tag: lang.cldr for lang in all_languages() if lang.cldr in files}
     named = set(tags.values())
     return tags, sorted(files - named - {"root"})
