@@ -92,30 +92,123 @@ def small_cldr_dir(cldr_dir, tmp_path_factory):
     return d
 
 
-def test_corpus_is_training_half_names_guarded_and_mixed(cldr_dir):
+def test_corpus_is_training_half_names_guarded_per_language(cldr_dir):
     from babelclip.data.emoji import emoji_half
     from babelclip.data.emoji.cldr import emoji_id
-    from babelclip_tools.lite_text import MULTILINGUAL, LiteTextConfig, build_corpus
+    from babelclip_tools.lite_corpus import language_pairs
 
     de = read_cldr_annotations(cldr_dir / "de.xml")
     name_half = {name: emoji_half(emoji_id(cp)) for cp, (name, _) in de.items()}
     long_de = next(n for n, h in name_half.items() if h == "train" and len(n.split()) >= 4)
     short_de = next(n for n, h in name_half.items() if h == "train" and len(n.split()) == 1)
     sets = [EvalSet("tuxpaint", {"de": {"s1": long_de}}), EvalSet("labels", {"de": {"7": short_de}})]
-    corpus, reports, counts = build_corpus(LiteTextConfig(en_share=2.0), sets, cldr_dir)
-    assert corpus.lang is MULTILINGUAL and corpus.meta["cldr_emoji"] == "train"
-    assert set(counts) == {"de", "sw", "en"}  # root and English are no target locale
-    targets = [t for _, t in corpus.pairs]
+    data = language_pairs(sets, annotations_dir=cldr_dir)
+    assert set(data.pairs) == {"de", "sw"}  # root and English are no target locale
+    targets = [t for _, t in data.pairs["de"]]
     assert all(name_half.get(t, "train") == "train" for t in targets)  # no evaluation-half emoji
     assert "eval" in name_half.values()  # (the locale file does hold evaluation-half names)
     assert long_de not in targets  # a whole evaluation sentence: dropped as a copy
     assert short_de in targets  # a one-word label from an independent source: kept, counted as overlap
-    assert reports["de"]["dropped"] == {"tuxpaint": 1} and reports["de"]["overlap_pairs"] == {"labels": 1}
-    sources = {e for e, t in corpus.pairs if e != t}
-    assert sources <= {e for e, t in corpus.pairs if e == t}  # every English name also as its own target
-    n_other = len(corpus) - counts["en"]  # English self-pairs: en_share of the others, in whole repeats
-    names = {e for e, _ in corpus.pairs}
-    assert abs(counts["en"] - 2.0 * n_other) <= len(names) / 2 and counts["en"] % len(names) == 0
+    assert data.reports["de"]["dropped"] == {"tuxpaint": 1} and data.reports["de"]["overlap_pairs"] == {"labels": 1}
+    assert set(data.english) == {e for p in data.pairs.values() for e, _ in p}
+
+
+def _pairs(sizes: dict[str, int]):
+    from babelclip_tools.lite_corpus import LanguagePairs
+
+    return LanguagePairs({tag: [(f"en{i}", f"{tag}{i}") for i in range(n)] for tag, n in sizes.items()})
+
+
+def test_sampling_balances_languages_and_keeps_english():
+    from collections import Counter
+
+    from babelclip_tools.lite_corpus import sampled_pairs
+
+    data = _pairs({"aa": 400, "bb": 100, "cc": 25})
+    items = sampled_pairs(data, 1000, balance=0.5, en_share=0.1, seed=0)
+    assert len(items) == 1000
+    langs = Counter("en" if e == t else t[:2] for e, t in items)
+    assert langs["en"] == 100  # English names as their own targets: en_share of the items
+    # ∝ sqrt(size): 20 : 10 : 5 of the other 900 items (a proportional draw would give cc 43)
+    assert (langs["aa"], langs["bb"], langs["cc"]) == (515, 257, 128)
+    cc = Counter(t for e, t in items if t.startswith("cc"))
+    assert set(cc.values()) <= {5, 6}  # 128 over 25 pairs: whole passes first, no pair twice too often
+    even = Counter(t[:2] for e, t in sampled_pairs(data, 900, balance=0.0, en_share=0.0, seed=1))
+    assert set(even.values()) == {300}
+    assert sampled_pairs(data, 1000, balance=0.5, en_share=0.1, seed=0) == items  # seeded
+    with pytest.raises(ValueError, match="balance must be in"):
+        sampled_pairs(data, 10, balance=2.0, en_share=0.1, seed=0)
+
+
+class _TinyLite:
+    """What the lower-state objective needs of babel-lite: a BERT text tower, tokenize, a head."""
+
+    text_temperature = 0.5
+
+    def __init__(self):
+        from babelclip.models.babel_lite.head import HeadConfig, TextHead
+
+        self.text_tower = _tiny_bert(1)
+        torch.manual_seed(2)
+        self.head = TextHead(HeadConfig(in_dim=16, num_classes=7)).eval()
+
+    def tokenize(self, texts, lang=None):
+        return [[1] + [3 + ord(c) % 40 for c in t][:12] + [2] for t in texts]
+
+    def logits(self, texts):
+        from babelclip.models.babel_lite.text_tower import mean_pool, pad_batch
+
+        ids, mask = pad_batch(self.tokenize(texts), 0)
+        hidden = self.text_tower(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self.head(mean_pool(hidden, mask)) / self.text_temperature
+
+
+@pytest.mark.parametrize("below", [0, 1, 2])
+def test_top_layers_from_cached_states_equal_the_whole_tower(below, tmp_path):
+    """Cached after ``below`` layers (in float16), the rest of the tower gives the full forward's
+    logits; the cache file is reused for the same texts and not for others."""
+    from babelclip_tools.lite_states import LowerStates, TopLayersKL
+
+    model = _TinyLite()
+    texts = ["a", "hund", "ein roter Hund mit Ball", "xyz", "ab"]
+    states = LowerStates.cached(model, texts, below, tmp_path, "k")
+    assert states.states.dtype == torch.float16 and len(states.states) == sum(len(x) for x in model.tokenize(texts))
+    objective = TopLayersKL(model, [("a", "hund")], states, {}, {})
+    query = ["ein roter Hund mit Ball", "a", "ab"]
+    with torch.no_grad():
+        got, want = objective.student_logits(query), model.logits(query)
+    torch.testing.assert_close(got, want, atol=3e-2 if below else 1e-5, rtol=1e-2)
+    assert len(list(tmp_path.glob("lower-states-*.pt"))) == 1
+    again = LowerStates.cached(model, texts, below, tmp_path, "k")
+    assert torch.equal(again.states, states.states)
+    LowerStates.cached(model, texts[:3], below, tmp_path, "k")
+    assert len(list(tmp_path.glob("lower-states-*.pt"))) == 2
+
+
+def test_objective_is_kl_to_the_english_teacher_and_trains_top_layers_only(tmp_path):
+    import numpy as np
+
+    from babelclip.train.config import DistillConfig
+    from babelclip.train.loop import attach_lora
+    from babelclip_tools.lite_states import LowerStates, TopLayersKL
+
+    model = _TinyLite()
+    items = [("dog", "hund"), ("cat", "katze"), ("dog", "dog")]
+    states = LowerStates.compute(model, ["hund", "katze", "dog"], 1)
+    with torch.no_grad():
+        teacher = dict(zip(["dog", "cat"], torch.softmax(model.logits(["dog", "cat"]), -1)))
+    objective = TopLayersKL(model, items, states, teacher, {"source": "test"})
+    loss = objective.loss(None, np.array([2]), 0)  # English to itself, adapters at zero: no loss
+    assert float(loss.detach()) == pytest.approx(0.0, abs=1e-6)
+    loss = objective.loss(None, np.array([0, 1]), 0)
+    with torch.no_grad():
+        logp = torch.log_softmax(model.logits(["hund", "katze"]), -1)
+        want = (torch.stack([teacher["dog"], teacher["cat"]]) * (torch.stack([teacher["dog"], teacher["cat"]]).log() - logp)).sum(-1).mean()
+    assert float(loss.detach()) == pytest.approx(float(want), rel=1e-3)  # (states cached in float16)
+    attach_lora(model.text_tower, DistillConfig(lora_r=2, lora_layers=(1,)))
+    adapted = {n.split(".lora_A")[0] for n, p in model.text_tower.named_parameters() if "lora_A" in n}
+    assert adapted and all(n.startswith("encoder.layer.1.") for n in adapted)
+    assert not any(p.requires_grad for n, p in model.text_tower.named_parameters() if "layer.0." in n)
 
 
 def test_build_refuses_without_every_evaluation_set(monkeypatch):
@@ -136,14 +229,15 @@ def test_build_writes_a_babel_lite_2_directory(small_cldr_dir, tmp_path, monkeyp
     from babelclip_tools import lite_text
 
     monkeypatch.setattr(lite_text, "guard_sets", lambda: [EvalSet("tuxpaint", {})])
-    cfg = lite_text.LiteTextConfig(steps=2, batch_size=4, warmup_steps=0, lr=5e-2, min_pairs=5, min_teacher_confidence=0.0)
+    cfg = lite_text.LiteTextConfig(steps=2, batch_size=8, warmup_steps=0, lr=5e-2, min_pairs=5, top_layers=2)
     out = lite_text.train_lite_text(tmp_path / "m", cfg, annotations_dir=small_cldr_dir)
     config = __import__("json").loads((out / "babel_lite.json").read_text())
-    assert config["format"] == "babel-lite/2" and config["text"]["lora"]["r"] == 8
-    assert set(config["text_training"]["pairs_per_language_before_confidence"]) == {"de", "sw", "en"}
+    assert config["format"] == "babel-lite/2" and config["text"]["lora"]["r"] == 16
+    assert set(config["text_training"]["pairs_per_language"]) == {"de", "sw"}
     assert (out / "head.safetensors").read_bytes() == (VARIANTS["v1"] / "head.safetensors").read_bytes()
     factors = lora_factors(out / "text_lora.safetensors")
-    assert len(factors) == 12 * 6  # every attention and feed-forward linear of mE5's 12 layers
+    # every attention and feed-forward linear of mE5's top 2 layers, nothing below
+    assert len(factors) == 2 * 6 and all(n.startswith(("encoder.layer.10.", "encoder.layer.11.")) for n in factors)
     v1, v2 = create_model("babel-lite@v1"), create_model(str(out))
     assert v1.fingerprint.key != v2.fingerprint.key
     de = ["Hund", "rotes Auto mit Kindern"]

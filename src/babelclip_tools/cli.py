@@ -34,8 +34,8 @@ def _train_head(args: argparse.Namespace) -> int:
 def _train_lite_text(args: argparse.Namespace) -> int:
     from .lite_text import LiteTextConfig, train_lite_text
 
-    cfg = LiteTextConfig(seed=args.seed, threads=args.threads, min_teacher_confidence=args.min_teacher_confidence,
-                         **({"steps": args.steps} if args.steps else {}))
+    given = {k: getattr(args, k) for k in ("steps", "top_layers", "batch_size") if getattr(args, k) is not None}
+    cfg = LiteTextConfig(seed=args.seed, threads=args.threads, **given)
     out = train_lite_text(args.out, cfg, work_dir=args.work)
     print(f"saved {out}; use it with: babelclip ... --model {out}  or  create_model({str(out)!r})")
     return 0
@@ -76,14 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cupl-per-class", type=int, default=None, help="CuPL descriptions per class (0: none)")
     p.set_defaults(func=_train_head)
 
-    p = sub.add_parser("train-lite-text", help="train a multilingual text side for babel-lite (a LoRA of mE5) from CLDR names (measured, not shipped)")
+    p = sub.add_parser("train-lite-text", help="train babel-lite 2's multilingual text side (a LoRA of mE5's top layers) from CLDR names")
     p.add_argument("--out", required=True, help="output model directory (load it with create_model(DIR))")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 300)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 1000; the shipped model's)")
+    p.add_argument("--batch-size", type=int, default=None, help="texts per step (default 256)")
+    p.add_argument("--top-layers", type=int, default=None, help="adapt the top K of mE5's 12 layers (default 4)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default; 1 on a loaded machine)")
-    p.add_argument("--min-teacher-confidence", type=float, default=0.0,
-                   help="train only on emoji whose English name the head gives one class with at least this probability")
-    p.add_argument("--work", type=Path, default=None, help="checkpoints and teacher cache (default: OUT/work); "
+    p.add_argument("--work", type=Path, default=None, help="checkpoints and lower-layer states (default: OUT/work); "
                    "a killed run started again with the same folder resumes")
     p.set_defaults(func=_train_lite_text)
 

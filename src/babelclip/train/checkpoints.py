@@ -143,8 +143,9 @@ def _read(path: Path) -> dict[str, Any]:
 def _check_config(path: Path, state: dict[str, Any], config: DistillConfig) -> None:
     saved = {k: v for k, v in state["config"].items() if k not in FREE_FIELDS}
     now = {k: v for k, v in asdict(config).items() if k in saved}
-    if saved.get("lora_targets") is not None:
-        saved["lora_targets"] = tuple(saved["lora_targets"])
+    for key in ("lora_targets", "lora_layers"):  # JSON keeps tuples as lists
+        if saved.get(key) is not None:
+            saved[key] = tuple(saved[key])
     if saved != now:
         diff = {k: (saved[k], now.get(k)) for k in saved if saved[k] != now.get(k)}
         raise ValueError(f"cannot resume from {path}: its config differs from this run's (saved, now): {diff}")

@@ -40,6 +40,7 @@ class DistillConfig:
     lora_alpha: int = 16  # LoRA scaling alpha/r
     lora_dropout: float = 0.0  # dropout on the adapter input
     lora_targets: tuple[str, ...] | None = None  # linear-layer names; None = every attention/FFN linear
+    lora_layers: tuple[int, ...] | None = None  # only these transformer blocks (peft's layers_to_transform); None = all
     max_trainable_fraction: float = 0.05  # LoRA must stay "a few %" of the text module; asserted
     checkpoint_every: int = 100  # steps between checkpoints (and at the end)
     keep_checkpoints: int = 2  # older checkpoints are deleted
@@ -62,3 +63,5 @@ class DistillConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lora_targets is not None:
             self.lora_targets = tuple(self.lora_targets)
+        if self.lora_layers is not None:
+            self.lora_layers = tuple(int(i) for i in self.lora_layers)

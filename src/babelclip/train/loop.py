@@ -71,8 +71,13 @@ class DistillResult:
 
 
 # -- student -----------------------------------------------------------------------------------------
-def lora_target_modules(module: torch.nn.Module, names: tuple[str, ...] | None = None) -> list[str]:
-    """Full names of the ``nn.Linear`` layers of ``module`` to adapt (poolers never)."""
+def lora_target_modules(module: torch.nn.Module, names: tuple[str, ...] | None = None,
+                        layers: tuple[int, ...] | None = None) -> list[str]:
+    """Full names of the ``nn.Linear`` layers of ``module`` to adapt (poolers never); with
+    ``layers``, only those inside the transformer blocks of these indices (the first numbered
+    part of the name: ``encoder.layer.9.attention.self.query`` is in block 9)."""
+    import re
+
     import torch
 
     wanted = set(names or LORA_TARGET_NAMES)
@@ -80,9 +85,13 @@ def lora_target_modules(module: torch.nn.Module, names: tuple[str, ...] | None =
         n for n, m in module.named_modules()
         if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in wanted and "pooler" not in n
     ]
+    if layers is not None:
+        blocks = {n: re.search(r"(?:^|\.)(\d+)\.", n) for n in out}
+        out = [n for n in out if blocks[n] is not None and int(blocks[n].group(1)) in set(layers)]
     if not out:
         linear = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)][:10]
-        raise ValueError(f"no linear layer named {sorted(wanted)} in the text module; its linear layers include {linear}")
+        raise ValueError(f"no linear layer named {sorted(wanted)} in blocks {layers or 'any'} of the text module; "
+                         f"its linear layers include {linear}")
     return out
 
 
@@ -92,7 +101,7 @@ def attach_lora(module: torch.nn.Module, config: DistillConfig, adapter_name: st
 
     cfg = peft.LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=lora_target_modules(module, config.lora_targets), bias="none",
+        target_modules=lora_target_modules(module, config.lora_targets, config.lora_layers), bias="none",
     )
     return peft.get_peft_model(module, cfg, adapter_name=adapter_name)
 

@@ -178,19 +178,30 @@ def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask
     own submodules are called, so weights (and LoRA layers injected into them) are shared.
     """
     n, width = input_ids.shape
-    cfg = tower.config
-    hidden = cfg.hidden_size
-    heads = cfg.num_attention_heads
     keep = mask.bool()
     flat = keep.reshape(-1).nonzero().squeeze(1)  # positions of real tokens in the (n*width) grid
-    x = tower.embeddings(input_ids=input_ids).reshape(n * width, hidden).index_select(0, flat)
+    x = tower.embeddings(input_ids=input_ids).reshape(n * width, tower.config.hidden_size).index_select(0, flat)
+    x = packed_layers(tower.encoder.layer, x, keep, tower.config)
+    return packed_mean(x, keep)
+
+
+def packed_layers(layers, x: torch.Tensor, keep: torch.Tensor, cfg) -> torch.Tensor:
+    """Run BERT ``layers`` on packed token states ``x`` (``(tokens, hidden)``: the rows of
+    ``keep``'s true positions, row by row) and return them packed the same way.
+
+    The packed rows of a batch are the concatenation of each text's token states, so states cached
+    per text after some layer continue through the rest here (``babelclip-tools
+    train-lite-text`` trains the top layers on cached lower-layer states). Differentiable."""
+    n, width = keep.shape
+    hidden, heads = cfg.hidden_size, cfg.num_attention_heads
+    flat = keep.reshape(-1).nonzero().squeeze(1)
     key_mask = keep[:, None, None, :]  # (n, 1, 1, width): which keys each query may attend to
 
     def unpack(t: torch.Tensor) -> torch.Tensor:  # (tokens, k*hidden) → (n, width, k*hidden), zeros at padding
         grid = t.new_zeros(n * width, t.shape[1])
         return grid.index_copy_(0, flat, t).view(n, width, -1)
 
-    for layer in tower.encoder.layer:
+    for layer in layers:
         sa = layer.attention.self
         qkv = unpack(_qkv(sa, x))
         q, k, v = (t.reshape(n, width, heads, -1).transpose(1, 2) for t in qkv.split(hidden, dim=2))
@@ -198,6 +209,12 @@ def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask
         ctx = ctx.transpose(1, 2).reshape(n * width, hidden).index_select(0, flat)
         x = layer.attention.output(ctx, x)
         x = layer.output(layer.intermediate(x), x)
-    rows = flat // width
-    sums = x.new_zeros(n, hidden).index_add_(0, rows, x)
+    return x
+
+
+def packed_mean(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean over each text's packed token states (``keep`` as in :func:`packed_layers`)."""
+    n, width = keep.shape
+    rows = keep.reshape(-1).nonzero().squeeze(1) // width
+    sums = x.new_zeros(n, x.shape[1]).index_add_(0, rows, x)
     return sums / keep.sum(1, keepdim=True).clamp_min(1).to(x.dtype)
