@@ -20,6 +20,7 @@ import babelclip.models.openclip.causal_plan as cp
 import babelclip.models.openclip.causal_tower as ct
 import babelclip.models.openclip.tokenizer as oc
 from babelclip import create_model
+from _paths import REFERENCE
 
 # Prompts of several scripts as Babel-ImageNet builds them (template x label), plus the inputs
 # the word memo must hand back to SimpleTokenizer: HTML entities, mojibake ftfy repairs,
@@ -95,36 +96,65 @@ def test_decomposed_text_goes_down_the_reference_path(simple):
     assert torch.equal(fast.ids(texts), simple(texts))
 
 
-def test_word_memo_fuzz_equals_simple_tokenizer(simple):
+def _fuzz_texts(seed: int, n: int = 1500) -> list[str]:
     """Random Unicode — combining marks, precomposed and decomposed letters, several scripts,
-    emoji, mojibake, HTML entities, control and space characters — gives SimpleTokenizer's ids."""
+    emoji, mojibake, HTML entities, control and space characters, punctuation — and decompositions."""
     import random
+    import unicodedata
 
-    fast = oc.WordMemoTokenizer.wrap(simple)
-    rng = random.Random(1)
+    rng = random.Random(seed)
     pools = [
-        "abcxyzAZ019.,!?'-()",
+        "abcxyzAZ019.,!?'-()_",
         [chr(c) for c in range(0x300, 0x370)],  # combining diacritics
         "àâãäåçèéêëìíîïñòóôõöùúûüýÿÀÂÃÄÅÇÉÊÑÖÜÆŒßĳ",  # precomposed Latin, ligatures
         "ÃÂâ€™Å\x85Œ×²",  # mojibake pieces
         "ạặếờựỳ",  # Vietnamese (two marks)
-        "αβγωΑΩжшщЖЯ猫犬写真한국어मकअ\u093cصورة",
-        "\U0001f415\U0001f3fd\u200d\ufe0f",  # emoji, skin tone, ZWJ, variation selector
+        "αβγωΑΩΣσςжшщЖЯ猫犬写真한국어मकअ\u093cصورة",
+        "\U0001f415\U0001f3fd\u200d\ufe0f\ufeff",  # emoji, skin tone, ZWJ, variation selector, BOM
         ["&amp;", "&lt;", "&", "\t", "\n", "\x1c", "\x85", "\u00a0", "\u3000", "  "],
         "ｆｕｌｌＡＢＣ１２",
     ]
     texts = []
-    for _ in range(1500):
+    for _ in range(n):
         parts = [rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 14))]
         texts.append("".join(p if rng.random() < 0.8 else p + " " for p in parts))
-    for text in texts:  # and their decompositions
+    for text in list(texts):
         if rng.random() < 0.3:
-            import unicodedata
-
             texts.append(unicodedata.normalize(rng.choice(["NFD", "NFKD"]), text))
+    return texts
+
+
+def test_word_memo_fuzz_equals_simple_tokenizer(simple):
+    """Random Unicode gives SimpleTokenizer's ids."""
+    fast = oc.WordMemoTokenizer.wrap(simple)
+    texts = _fuzz_texts(1)
     got, ref = fast.ids(texts), simple(texts)
     bad = [t for t, a, b in zip(texts, got, ref) if not torch.equal(a, b)]
     assert not bad, f"{len(bad)} of {len(texts)} texts differ, e.g. {bad[:3]!r}"
+
+
+@pytest.mark.parametrize("clean", ["whitespace", "lower", "canonicalize"])
+def test_word_memo_cleaner_equals_open_clip_cleaning(clean):
+    """An HFTokenizer's cleaning through the word memo is open_clip's own, text for text: the
+    prompts above, random Unicode, word-joining edge cases, and real Babel-ImageNet prompts."""
+    from open_clip.tokenizer import get_clean_fn
+
+    reference = get_clean_fn(clean)
+    fast = oc.WordMemoCleaner.wrap(reference)
+    assert fast is not None
+    edge = ["a_b", "x _ y", "_", "ΟΔΟΣ ΑΣ. Β", "ΑΣ_Β", "\ufeff dog", "dog \ufeff", "A\u0302 x", "it's -- (ok)"]
+    texts = MULTILINGUAL + EDGE + edge + _fuzz_texts(2, 1000)
+    if (REFERENCE / "babel-imagenet" / "babel_imagenet.json").is_file():
+        import json
+
+        labels = json.loads((REFERENCE / "babel-imagenet" / "babel_imagenet.json").read_text(encoding="utf-8"))
+        prompts = json.loads((REFERENCE / "babel-imagenet" / "nllb_dist13b_prompts.json").read_text(encoding="utf-8"))
+        texts += [p.replace("{}", lab) for c in ("DE", "EL", "VI", "JA", "HI") for lab in labels[c][1][:60] for p in prompts[c][:5]]
+    for rnd in range(2):  # cold memo, then warm
+        bad = [t for t in texts if fast(t) != reference(t)]
+        assert not bad, f"{len(bad)} of {len(texts)} texts differ (pass {rnd}), e.g. {bad[:3]!r}"
+    assert len(fast.memo) > 1000  # words were memoised
+    assert oc.WordMemoCleaner.wrap(lambda t: t) is None
 
 
 def test_mojibake_prefilter_never_hides_a_bad_text():

@@ -34,7 +34,7 @@ from .causal_tower import (
     plain_causal_blocks,
     pool_positions,
 )
-from .tokenizer import WordMemoTokenizer, lang_token_scheme
+from .tokenizer import WordMemoCleaner, WordMemoTokenizer, lang_token_scheme
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -105,6 +105,8 @@ class OpenClipEncoder(TorchEncoder):
         self.trim_clip = trim and _clip_trim_safe(model)
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = WordMemoTokenizer.wrap(tokenizer)
+        clean = getattr(tokenizer, "clean_fn", None)  # an HFTokenizer's cleaning, applied before its tokenizer
+        self._clean = (WordMemoCleaner.wrap(clean) or clean) if clean is not None else None
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
         self.causal = causal  # the knobs of the prefix-sharing path
         self.nllb_mapping = nllb_mapping  # languages.nllb_code's mapping for the language tokens
@@ -173,7 +175,7 @@ class OpenClipEncoder(TorchEncoder):
     def _hf_seqs(self, texts: list[str], lang: Language) -> list[list[int]]:
         """Each text's unpadded ids (special and language tokens included, cut to the context)."""
         hf, ctx = self._hf, self.context_length
-        cleaned = [self.tokenizer.clean_fn(t) for t in texts]
+        cleaned = [self._clean(t) for t in texts]
         ids_only = {"return_attention_mask": False, "return_token_type_ids": False}  # the same ids, less Python
         if self.uses_language_token:
             prefix, suffix = self._lang_special_tokens(lang)
