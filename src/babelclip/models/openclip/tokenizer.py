@@ -56,6 +56,30 @@ def lang_token_scheme(tokenizer: Any) -> str:
     return "nllb-suffix" if getattr(hf, "legacy_behaviour", False) else "nllb-prefix"
 
 
+def hf_ids(hf: Any, texts: list[str], *, add_special_tokens: bool, max_length: int | None) -> list[list[int]]:
+    """``hf(texts, add_special_tokens=..., truncation=..., max_length=...)["input_ids"]`` (truncation
+    when ``max_length`` is given), from the Rust tokenizer itself when ``hf`` is a fast tokenizer.
+
+    transformers' call runs the same ``encode_batch`` and then converts every encoding to Python
+    objects it does not need here: ~40 % of the call (4.2 s against 2.6 s for 100k Babel-ImageNet
+    prompts). The backend gets the truncation and padding transformers would set for the call
+    (transformers sets them on the same object before each call, so its own later calls are
+    unaffected); a slow tokenizer, or one that splits special tokens, takes transformers' call.
+    """
+    backend = getattr(hf, "backend_tokenizer", None) if getattr(hf, "is_fast", False) else None
+    if backend is None or getattr(hf, "split_special_tokens", False):
+        trunc = {"truncation": True, "max_length": max_length} if max_length is not None else {}
+        return hf(texts, add_special_tokens=add_special_tokens, return_attention_mask=False,
+                  return_token_type_ids=False, **trunc)["input_ids"]
+    if max_length is None:
+        backend.no_truncation()
+    else:
+        backend.enable_truncation(max_length, stride=0, strategy="longest_first",
+                                  direction=getattr(hf, "truncation_side", "right"))
+    backend.no_padding()
+    return [e.ids for e in backend.encode_batch(texts, add_special_tokens=add_special_tokens)]
+
+
 @functools.cache
 def mojibake_chars() -> frozenset[str]:
     """Every non-ASCII character ftfy's mojibake pattern names (ranges expanded).
