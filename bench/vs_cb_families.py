@@ -74,6 +74,38 @@ def n_prompts(codes: list[str]) -> int:
     return sum(len(labels[c.upper()][1]) * len(prompts[c.upper()]) for c in codes)
 
 
+def figures_key(codes: list[str]) -> str:
+    """The language part of a figures file's name: the codes themselves, or for a long list its
+    length and a digest (two halves of one list, run side by side, must not share a file)."""
+    import hashlib
+
+    if len(codes) <= 12:
+        return "-".join(codes)
+    return f"{len(codes)}-{hashlib.sha256(','.join(sorted(codes)).encode()).hexdigest()[:8]}"
+
+
+def gathered_cb(work: Path, key: str, codes: list[str]) -> dict | None:
+    """CLIP_benchmark's figures for ``codes`` gathered from every figures file of the same family,
+    image count and threads (e.g. two halves of the language list run side by side, one core
+    each: ``--languages`` with every other code); ``None`` if no file holds any of them."""
+    prefix = key.rsplit("_", 1)[0] + "_"
+    merged: dict = {"per_lang": {}, "cpu_per_lang": {}, "acc1": {}}
+    load, threads, cmd = 0.0, None, ""
+    for f in sorted(work.glob(prefix + "*.json")):
+        part = json.loads(f.read_text())
+        for c in part.get("codes", []):
+            if c in codes and c not in merged["acc1"]:
+                for k in ("per_lang", "cpu_per_lang", "acc1"):
+                    merged[k][c] = part[k][c]
+        load, threads, cmd = max(load, part.get("load_after", 0.0)), part.get("threads"), part.get("cmd", cmd)
+    if not merged["acc1"]:
+        return None
+    merged.update(codes=list(merged["acc1"]), total=sum(merged["per_lang"].values()),
+                  cpu=sum(merged["cpu_per_lang"].values()), threads=threads, load_after=load, cmd=cmd)
+    print(f"CLIP_benchmark figures of {len(merged['codes'])} of the {len(codes)} languages gathered from {prefix}*.json")
+    return merged
+
+
 def _env(threads: int, cb: bool) -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1", HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1")
@@ -244,9 +276,9 @@ def main() -> int:
         mdir = model_dir(work, family)
         print(f"[{family}] model {mdir}; {n_img} images; {len(codes)} languages; threads {args.threads}; "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
-        key = f"cb_{family}_{args.per_class}pc_{args.threads}t_{'-'.join(codes) if len(codes) <= 12 else len(codes)}.json"
+        key = f"cb_{family}_{args.per_class}pc_{args.threads}t_{figures_key(codes)}.json"
         cb_file = work / key
-        cb = json.loads(cb_file.read_text()) if cb_file.exists() else None
+        cb = json.loads(cb_file.read_text()) if cb_file.exists() else gathered_cb(work, key, codes)
         if not (args.skip_clip_benchmark or args.report_only):
             cb = run_cb(mdir, root, codes, work / "cb_out" / family, args.threads, cb_file)
             print(f"[{family}] CLIP_benchmark {cb['total']:.1f} s; one process: {cb['cmd']}")
