@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,12 @@ import numpy as np
 import torch
 
 from babelclip.languages import Language
-from babelclip.models.babel_lite.text_tower import packed_layers, packed_mean, pad_batch
+from babelclip.models.babel_lite.text_tower import (
+    packed_embeddings,
+    packed_layers,
+    packed_mean,
+    pad_batch,
+)
 from babelclip.train.distributed import rank_share
 from babelclip.train.parallel import MULTILINGUAL
 
@@ -40,7 +45,10 @@ class LowerStates:
     below: int
     states: torch.Tensor  # (tokens, hidden) float16, text after text
     offsets: torch.Tensor  # (len(texts) + 1,) start row of each text
-    index: dict[str, int]
+    index: dict[str, int] = field(init=False)  # text -> its position in ``texts``
+
+    def __post_init__(self) -> None:
+        self.index = {t: i for i, t in enumerate(self.texts)}
 
     @classmethod
     def compute(cls, model, texts: list[str], below: int, batch: int = 256) -> LowerStates:
@@ -58,15 +66,14 @@ class LowerStates:
                 idx = order[s : s + batch]
                 input_ids, mask = pad_batch([ids[i] for i in idx], tower.config.pad_token_id)
                 keep = mask.bool()
-                flat = keep.reshape(-1).nonzero().squeeze(1)
-                x = tower.embeddings(input_ids=input_ids).reshape(-1, tower.config.hidden_size).index_select(0, flat)
+                x = packed_embeddings(tower, input_ids, keep)
                 x = packed_layers(tower.encoder.layer[:below], x, keep, tower.config).half()
                 pos = 0
                 for i in idx:  # packed rows are text after text, in batch order
                     n = int(lens[i])
                     states[offsets[i] : offsets[i] + n] = x[pos : pos + n]
                     pos += n
-        return cls(list(texts), below, states, offsets, {t: i for i, t in enumerate(texts)})
+        return cls(list(texts), below, states, offsets)
 
     @staticmethod
     def key(texts: list[str], below: int, tower_key: str) -> str:
@@ -82,7 +89,7 @@ class LowerStates:
         if path.is_file():
             blob = torch.load(path, weights_only=True)
             log.info("lower-layer states from %s", path)
-            return cls(list(texts), below, blob["states"], blob["offsets"], {t: i for i, t in enumerate(texts)})
+            return cls(list(texts), below, blob["states"], blob["offsets"])
         out = cls.compute(model, texts, below)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -86,8 +86,8 @@ def lora_target_modules(module: torch.nn.Module, names: tuple[str, ...] | None =
         if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in wanted and "pooler" not in n
     ]
     if layers is not None:
-        blocks = {n: re.search(r"(?:^|\.)(\d+)\.", n) for n in out}
-        out = [n for n in out if blocks[n] is not None and int(blocks[n].group(1)) in set(layers)]
+        chosen = set(layers)
+        out = [n for n in out if (m := re.search(r"(?:^|\.)(\d+)\.", n)) is not None and int(m.group(1)) in chosen]
     if not out:
         linear = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)][:10]
         raise ValueError(f"no linear layer named {sorted(wanted)} in blocks {layers or 'any'} of the text module; "

@@ -177,12 +177,15 @@ def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask
     ``(batch, heads, len, len)`` view with padding keys masked out, as BERT does. The tower's
     own submodules are called, so weights (and LoRA layers injected into them) are shared.
     """
-    n, width = input_ids.shape
     keep = mask.bool()
-    flat = keep.reshape(-1).nonzero().squeeze(1)  # positions of real tokens in the (n*width) grid
-    x = tower.embeddings(input_ids=input_ids).reshape(n * width, tower.config.hidden_size).index_select(0, flat)
-    x = packed_layers(tower.encoder.layer, x, keep, tower.config)
+    x = packed_layers(tower.encoder.layer, packed_embeddings(tower, input_ids, keep), keep, tower.config)
     return packed_mean(x, keep)
+
+
+def packed_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The tower's input embeddings of the real tokens only, packed row by row: ``(tokens, hidden)``."""
+    flat = keep.reshape(-1).nonzero().squeeze(1)  # positions of real tokens in the (n*width) grid
+    return tower.embeddings(input_ids=input_ids).reshape(-1, tower.config.hidden_size).index_select(0, flat)
 
 
 def packed_layers(layers, x: torch.Tensor, keep: torch.Tensor, cfg) -> torch.Tensor:

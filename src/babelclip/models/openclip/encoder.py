@@ -106,7 +106,7 @@ class OpenClipEncoder(TorchEncoder):
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = WordMemoTokenizer.wrap(tokenizer)
         clean = getattr(tokenizer, "clean_fn", None)  # an HFTokenizer's cleaning, applied before its tokenizer
-        self._clean = (WordMemoCleaner.wrap(clean) or clean) if clean is not None else None
+        self._clean = WordMemoCleaner.wrap(clean) or clean
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
         self.causal = causal  # the knobs of the prefix-sharing path
         self.nllb_mapping = nllb_mapping  # languages.nllb_code's mapping for the language tokens

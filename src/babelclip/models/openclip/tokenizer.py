@@ -148,10 +148,23 @@ class _WordwiseFtfy:
             return True
         return False
 
-    def _bound(self, memo: dict) -> None:
-        if len(memo) > self._MAX_MEMO:
-            memo.clear()
-            self.bad_words.clear()
+    def _per_word(self, text: str, memo: dict, fn: Any) -> list | None:
+        """``fn`` of each whitespace-separated word of ``text`` (memoised in ``memo``), or ``None``
+        when ``text`` must be handled whole (:meth:`_whole_text_only`, or a word ftfy would repair)."""
+        if self._whole_text_only(text):
+            return None
+        out = []
+        for word in text.split():
+            value = memo.get(word)
+            if value is None:
+                if self._bad_word(word):
+                    return None
+                if len(memo) > self._MAX_MEMO:
+                    memo.clear()
+                    self.bad_words.clear()
+                value = memo[word] = fn(word)
+            out.append(value)
+        return out
 
 
 class WordMemoCleaner(_WordwiseFtfy):
@@ -179,19 +192,8 @@ class WordMemoCleaner(_WordwiseFtfy):
         return cls(clean_fn) if clean_fn in (_clean_whitespace, _clean_lower, _clean_canonicalize) else None
 
     def __call__(self, text: str) -> str:
-        if self._whole_text_only(text):
-            return self.clean_fn(text)
-        memo, out = self.memo, []
-        for word in text.split():
-            cleaned = memo.get(word)
-            if cleaned is None:
-                if self._bad_word(word):
-                    return self.clean_fn(text)
-                self._bound(memo)
-                cleaned = memo[word] = self.clean_fn(word)
-            if cleaned:
-                out.append(cleaned)
-        return " ".join(out)
+        words = self._per_word(text, self.memo, self.clean_fn)
+        return self.clean_fn(text) if words is None else " ".join(w for w in words if w)
 
 
 class WordMemoTokenizer(_WordwiseFtfy):
@@ -231,18 +233,8 @@ class WordMemoTokenizer(_WordwiseFtfy):
         return cls(tokenizer) if plain else None
 
     def _body(self, text: str) -> list[int]:
-        if self._whole_text_only(text):
-            return self.tok.encode(text)
-        memo, out = self.memo, []
-        for word in text.split():
-            ids = memo.get(word)
-            if ids is None:
-                if self._bad_word(word):
-                    return self.tok.encode(text)
-                self._bound(memo)
-                ids = memo[word] = self.tok.encode(word)
-            out += ids
-        return out
+        words = self._per_word(text, self.memo, self.tok.encode)
+        return self.tok.encode(text) if words is None else [i for ids in words for i in ids]
 
     def ids(self, texts: list[str]) -> torch.Tensor:
         """Exactly ``SimpleTokenizer(texts)``: ``(n, context_length)``, sot ... eot, zero padded."""
