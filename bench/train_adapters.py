@@ -105,6 +105,9 @@ def main() -> int:
     ap.add_argument("--kl-temperature", type=float, default=1.0)
     ap.add_argument("--names-only", action="store_true", help="CLDR names only (no keyword lists): half the pairs, shorter texts")
     ap.add_argument("--bible", action="store_true", help="add a usable (public-domain/open) Bible where one exists")
+    ap.add_argument("--parallel", default=None, metavar="PATH",
+                    help="train on this parallel file (read_parallel: .tsv/.jsonl/...; '{lang}' is replaced by the BCP-47 tag) "
+                         "instead of CLDR names")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prototypes", choices=["english", "head"], default="english",
                     help="class side of the label alignment: English CLIP names, or (babel-lite) each class's "
@@ -127,7 +130,7 @@ def main() -> int:
     from babelclip.train.distill import DistillConfig, distill
     from babelclip.train.leakage import filter_leakage, labelset_eval_set, tuxpaint_eval_set
     from babelclip.train.lexical import specialize
-    from babelclip.train.parallel import ParallelDataError
+    from babelclip.train.parallel import ParallelDataError, read_parallel
     from babelclip.train.sources import bible_pairs, cldr_pairs
     from babelclip.train.text_side import trainable_text
 
@@ -163,7 +166,8 @@ def main() -> int:
         targets = {tag: {normalise(t) for s in c for t in s.texts(tag)} for tag, (c, _) in corpora.items()}
     else:
         for tag in tags:
-            corpus = cldr_pairs(tag, keywords=not args.names_only)
+            corpus = (read_parallel(args.parallel.format(lang=tag), tag) if args.parallel
+                      else cldr_pairs(tag, keywords=not args.names_only))
             if args.bible:
                 try:
                     corpus = corpus.merged(bible_pairs(tag))

@@ -9,7 +9,8 @@ import pytest
 from babelclip import cache_dir as C
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "babelclip"
-KINDS = (C.embeddings_dir, C.babel_lite_dir, C.downloads_dir, C.babelnet_dir, C.verified_weights_file)
+KINDS = (C.embeddings_dir, C.babel_lite_dir, C.downloads_dir, C.babelnet_dir, C.verified_weights_file,
+         C.tokenizers_dir)
 
 
 def test_every_kind_lives_in_its_own_place_under_one_root(monkeypatch, tmp_path):
@@ -19,7 +20,7 @@ def test_every_kind_lives_in_its_own_place_under_one_root(monkeypatch, tmp_path)
     assert len(set(places)) == len(places)  # no two kinds share a folder, none is the root itself
     # the folder names predate the rule: caches written before it stay valid
     assert [p.name for p in places] == ["embeddings", "babel-lite", "babel-imagenet", "babelnet",
-                                        "verified-weights.json"]
+                                        "verified-weights.json", "tokenizers"]
     monkeypatch.delenv("BABELCLIP_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert C.cache_root() == tmp_path / "xdg" / "babelclip"

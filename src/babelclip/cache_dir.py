@@ -13,7 +13,8 @@ The rule (docs/architecture.md, "Caches"):
   (:func:`babelnet_dir`): BabelNet API responses; ``benchmarks/`` (:func:`benchmarks_dir`,
   or ``$BABELCLIP_DATA``): benchmark files fetched in their release layouts; ``emoji/``
   (:func:`emoji_dir`): the rendered Babel-Emoji pictures; ``search/`` (:func:`search_dir`):
-  the image-search file table and approximate indexes; ``verified-weights.json``
+  the image-search file table and approximate indexes; ``tokenizers/`` (:func:`tokenizers_dir`):
+  built tokenizers of local model folders; ``verified-weights.json``
   (:func:`verified_weights_file`): digests of checked weight files.
 - **One flag**: every command that encodes takes ``--cache-dir DIR|none``, the *embedding*
   cache folder (default :func:`embeddings_dir`; ``none``: no cache, embeddings kept in memory
@@ -72,6 +73,11 @@ def emoji_dir() -> Path:
 def search_dir() -> Path:
     """Image search: the file table of indexed folders and the approximate indexes."""
     return cache_root() / "search"
+
+
+def tokenizers_dir() -> Path:
+    """Built tokenizers, pickled once per set of tokenizer files (:mod:`babelclip.models.tokenizer_cache`)."""
+    return cache_root() / "tokenizers"
 
 
 def downloads_dir() -> Path:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -107,8 +107,12 @@ def build_corpus(cfg: TrainConfig) -> tuple[list[str], list[int], dict[str, int]
     return texts, labels, counts
 
 
-def fit_head(emb: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig) -> tuple[TextHead, list[float]]:
-    """Train a head on fixed embeddings; returns it (eval mode) and the mean loss per epoch."""
+def fit_head(emb: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+             extra_loss: Callable[[TextHead, torch.Generator], torch.Tensor] | None = None) -> tuple[TextHead, list[float]]:
+    """Train a head on fixed embeddings; returns it (eval mode) and the mean loss per epoch.
+
+    ``extra_loss(head, generator)``, if given, is added to every step's cross-entropy (it may draw
+    its own batch from the seeded generator); experiments use it, the shipped head has none."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     head = TextHead(cfg.head)
@@ -129,6 +133,8 @@ def fit_head(emb: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig) -> tuple
             for s in range(0, len(emb), cfg.batch_size):
                 idx = perm[s : s + cfg.batch_size]
                 loss = torch.nn.functional.cross_entropy(head(emb[idx]), labels[idx])
+                if extra_loss is not None:
+                    loss = loss + extra_loss(head, gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -28,6 +28,7 @@ import torch
 from ..languages import Language
 from .base import Fingerprint, OtherFamilyError, TextSide, TrainableText, reject_level
 from .text_languages import tokenizer_languages
+from .tokenizer_cache import cached_tokenizer
 from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
 from .transformers_parts import (
@@ -169,7 +170,7 @@ def _load_parts(
         config = transformers.AutoConfig.from_pretrained(str(path))
         torch.manual_seed(seed)
         model = cls(config)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    tokenizer = cached_tokenizer(lambda: transformers.AutoTokenizer.from_pretrained(str(path)), path, "AutoTokenizer")
     image_processor = transformers.AutoImageProcessor.from_pretrained(str(path))
     return model, tokenizer, image_processor
 

@@ -44,6 +44,7 @@ import torch
 from ..languages import Language
 from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
 from .text_languages import tokenizer_languages
+from .tokenizer_cache import cached_tokenizer
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
 from .options import OptionsError, TextNormalizationOptions, normalization_extra
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
@@ -311,7 +312,7 @@ def _build_text(layout: MCLIPLayout, pretrained: bool, seed: int) -> tuple[MCLIP
                 f"M-CLIP {layout.name!r}: the weight files lack {len(missing)} transformer tensors, e.g. {missing[:3]}"
             )
         tower.head.load_state_dict(head_state)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(layout.text_dir))
+    tokenizer = cached_tokenizer(lambda: transformers.AutoTokenizer.from_pretrained(str(layout.text_dir)), layout.text_dir, "AutoTokenizer")
     return tower, tokenizer
 
 

@@ -15,6 +15,8 @@ token length, so each batch pads to little more than its own texts need. Causal 
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,7 +36,7 @@ from .causal_tower import (
     plain_causal_blocks,
     pool_positions,
 )
-from .tokenizer import WordMemoCleaner, WordMemoTokenizer, hf_ids, lang_token_scheme
+from .tokenizer import HFWordMemo, WordMemoCleaner, WordMemoTokenizer, hf_ids, lang_token_scheme
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -105,6 +107,7 @@ class OpenClipEncoder(TorchEncoder):
         self.trim_clip = trim and _clip_trim_safe(model)
         self.trim_hf = trim and self._hf is not None and _hf_trim_safe(model)
         self._fast = WordMemoTokenizer.wrap(tokenizer)
+        self._hf_memo = HFWordMemo.wrap(self._hf) if self._hf is not None else None
         clean = getattr(tokenizer, "clean_fn", None)  # an HFTokenizer's cleaning, applied before its tokenizer
         self._clean = WordMemoCleaner.wrap(clean) or clean
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
@@ -176,19 +179,21 @@ class OpenClipEncoder(TorchEncoder):
         """Each text's unpadded ids (special and language tokens included, cut to the context)."""
         hf, ctx = self._hf, self.context_length
         cleaned = [self._clean(t) for t in texts]
+        ids = self._hf_memo.ids if self._hf_memo is not None else functools.partial(hf_ids, hf)
         if self.uses_language_token:
             prefix, suffix = self._lang_special_tokens(lang)
-            body = hf_ids(hf, cleaned, add_special_tokens=False, max_length=None)
+            body = ids(cleaned, add_special_tokens=False, max_length=None)
             return [prefix + b[: ctx - len(prefix) - len(suffix)] + suffix for b in body]
-        return hf_ids(hf, cleaned, add_special_tokens=True, max_length=ctx)
+        return ids(cleaned, add_special_tokens=True, max_length=ctx)
 
     def _hf_pad(self, seqs: list[list[int]]) -> torch.Tensor:
         """One batch: padded to its longest sequence where trimming is safe, else to the context."""
         hf = self._hf
-        length = max((len(s) for s in seqs), default=0) if self.trim_hf else self.context_length
-        ids = torch.full((len(seqs), length), hf.pad_token_id, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+        length = int(lengths.max(initial=0)) if self.trim_hf else self.context_length
+        padded = np.full((len(seqs), length), hf.pad_token_id, dtype=np.int64)
+        padded[np.arange(length) < lengths[:, None]] = list(itertools.chain.from_iterable(seqs))  # row-major
+        ids = torch.from_numpy(padded)
         if self.tokenizer.strip_sep_token:
             ids = torch.where(ids == hf.sep_token_id, torch.zeros_like(ids), ids)
         return ids

@@ -8,11 +8,18 @@ how language tokens enter its ids (NLLB-CLIP's template, or not at all);
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import re
 import unicodedata
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..tokenizer_cache import cached_tokenizer
+
+log = logging.getLogger(__name__)
 
 
 def build_tokenizer(arch: str, text_cfg: dict[str, Any]) -> Any:
@@ -23,11 +30,10 @@ def build_tokenizer(arch: str, text_cfg: dict[str, Any]) -> Any:
 
     ctx = text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH)
     if "hf_tokenizer_name" in text_cfg:
-        return HFTokenizer(
-            text_cfg["hf_tokenizer_name"],
-            context_length=ctx,
-            tokenizer_mode=text_cfg.get("tokenizer_mode"),
-            **text_cfg.get("tokenizer_kwargs", {}),
+        name, mode, kwargs = text_cfg["hf_tokenizer_name"], text_cfg.get("tokenizer_mode"), text_cfg.get("tokenizer_kwargs", {})
+        return cached_tokenizer(
+            lambda: HFTokenizer(name, context_length=ctx, tokenizer_mode=mode, **kwargs),
+            name, f"open_clip.HFTokenizer|{ctx}|{mode}|{sorted(kwargs.items())}",
         )
     if text_cfg.get("tokenizer_kwargs"):
         return open_clip.SimpleTokenizer(context_length=ctx, **text_cfg["tokenizer_kwargs"])
@@ -109,6 +115,135 @@ def _reshaped_re() -> Any:
     chars = "".join(regex.escape(chr(c)) for c in sorted({*WIDTH_MAP, *LIGATURES}))
     return regex.compile(f"[{chars}]|{SINGLE_QUOTE_RE.pattern}|{DOUBLE_QUOTE_RE.pattern}")
 
+
+
+#: Unicode White_Space (what the Rust tokenizers' ``WhitespaceSplit`` splits on); Python's
+#: ``str.split`` also splits on U+001C..U+001F, which Rust does not
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_WHITE_SPACE_CHARS = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+class HFWordMemo:
+    """:func:`hf_ids` for SentencePiece-style fast tokenizers (XLM-R, NLLB, mT5...), word by word.
+
+    A Rust tokenizer's pipeline is normalise (whole text) → pre-tokenise into pieces → the model
+    (Unigram, BPE...) on each piece alone → special tokens → truncation. With a ``Metaspace``
+    pre-tokenizer (``▁`` replaces spaces and starts every piece; alone, or after
+    ``WhitespaceSplit``) the pieces are found by a regular expression, and a piece's ids do not
+    depend on its neighbours, so they are memoised: a prompt set repeats every template word
+    for every label and every label word for every template. The ids are the Rust tokenizer's;
+    texts that hold an added token (``<mask>``, NLLB's ``eng_Latn``...) or are empty after
+    normalisation go through the Rust tokenizer itself. On 190,800 Babel-ImageNet prompts (de,
+    ja, hi, el, XLM-R's tokenizer) 1.05 s against ``encode_batch``'s 4.77 s, ids identical.
+    """
+
+    _PIECE = re.compile("\u2581[^\u2581]*")
+    _WORD = re.compile(f"[^{_WHITE_SPACE}]+")
+
+    def __init__(self, hf: Any, backend: Any, whitespace_split: bool):
+        self.hf, self.backend, self.whitespace_split = hf, backend, whitespace_split
+        self.normalize = backend.normalizer.normalize_str if backend.normalizer is not None else None
+        self.model = backend.model
+        added = sorted((t.content for t in backend.get_added_tokens_decoder().values()), key=len, reverse=True)
+        self.added = re.compile("|".join(map(re.escape, added))) if added else None
+        # tokens without whitespace are found inside one word: the search is memoised per word
+        self.added_in_words = not any(c.isspace() for t in added for c in t)
+        self.added_memo: dict[str, bool] = {}
+        self.memo: dict[str, list[int]] = {}
+        backend.no_truncation()
+        backend.no_padding()
+        with_specials = backend.encode("a", add_special_tokens=True).ids
+        core = backend.encode("a", add_special_tokens=False).ids
+        at = next(i for i in range(len(with_specials) - len(core) + 1) if with_specials[i : i + len(core)] == core)
+        self.prefix, self.suffix = with_specials[:at], with_specials[at + len(core) :]
+
+    @classmethod
+    def wrap(cls, hf: Any) -> HFWordMemo | None:
+        """The memo for this transformers tokenizer, or ``None`` where its pipeline is another."""
+        backend = getattr(hf, "backend_tokenizer", None) if getattr(hf, "is_fast", False) else None
+        if backend is None or getattr(hf, "split_special_tokens", False) or getattr(backend.model, "dropout", None):
+            return None
+        try:
+            pre = json.loads(backend.pre_tokenizer.__getstate__()) if backend.pre_tokenizer is not None else {}
+        except (TypeError, ValueError, AttributeError):
+            return None
+        metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+        if pre == metaspace:
+            whitespace_split = False
+        elif pre == {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, metaspace]}:
+            whitespace_split = True
+        else:
+            return None
+        try:
+            memo = cls(hf, backend, whitespace_split)
+        except StopIteration:  # special tokens not around the text: not a template this handles
+            return None
+        return memo if memo.agrees(["a photo of a dog.", "ein Foto  von\teinem Hund", "犬の写真", " x ", "ｘ"]) else None
+
+    def agrees(self, texts: list[str]) -> bool:
+        """This memo's ids are the Rust tokenizer's on ``texts`` (a self-test when wrapping)."""
+        for special in (False, True):
+            want = [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=special)]
+            if self.ids(texts, add_special_tokens=special, max_length=None) != want:
+                log.warning("%s: the word memo disagrees with the Rust tokenizer; using the tokenizer", type(self.hf).__name__)
+                return False
+        self.memo.clear()
+        return True
+
+    def _has_added(self, text: str) -> bool:
+        if self.added is None:
+            return False
+        if not self.added_in_words:
+            return self.added.search(text) is not None
+        memo = self.added_memo
+        for word in text.split():
+            found = memo.get(word)
+            if found is None:
+                found = memo[word] = self.added.search(word) is not None
+            if found:
+                return True
+        return False
+
+    def _body(self, text: str) -> list[int] | None:
+        """The text's ids without special tokens; ``None``: the Rust tokenizer must do it."""
+        if self._has_added(text):  # added tokens are split off before normalisation...
+            return None
+        norm = self.normalize(text) if self.normalize is not None else text
+        if self._has_added(norm) or not norm.strip(_WHITE_SPACE_CHARS):  # ...or after it
+            return None
+        memo, tokenize = self.memo, self.model.tokenize
+        out: list[int] = []
+        if self.whitespace_split:
+            for word in self._WORD.findall(norm):
+                ids = memo.get(word)
+                if ids is None:
+                    start = word if word.startswith("\u2581") else "\u2581" + word
+                    ids = memo[word] = [t.id for p in self._PIECE.findall(start) for t in tokenize(p)]
+                out += ids
+            return out
+        text = norm.replace(" ", "\u2581")
+        for piece in self._PIECE.findall(text if text.startswith("\u2581") else "\u2581" + text):
+            ids = memo.get(piece)
+            if ids is None:
+                ids = memo[piece] = [t.id for t in tokenize(piece)]
+            out += ids
+        return out
+
+    def ids(self, texts: list[str], *, add_special_tokens: bool, max_length: int | None) -> list[list[int]]:
+        """Exactly :func:`hf_ids` with the same arguments."""
+        bodies = [self._body(t) for t in texts]
+        missing = [i for i, b in enumerate(bodies) if b is None]
+        if missing:
+            self.backend.no_truncation()
+            self.backend.no_padding()
+            for i, e in zip(missing, self.backend.encode_batch([texts[i] for i in missing], add_special_tokens=False)):
+                bodies[i] = e.ids
+        prefix, suffix = (self.prefix, self.suffix) if add_special_tokens else ([], [])
+        if max_length is not None:
+            keep = max(max_length - len(prefix) - len(suffix), 0)
+            left = getattr(self.hf, "truncation_side", "right") == "left"
+            bodies = [(b[len(b) - keep :] if left else b[:keep]) if len(b) > keep else b for b in bodies]
+        return [prefix + b + suffix for b in bodies] if prefix or suffix else bodies
 
 class _WordwiseFtfy:
     """When open_clip's cleaning (ftfy, HTML unescape, whitespace, then per-character steps) acts
