@@ -33,17 +33,18 @@ from babelclip.train.evaluate import percent_cell as fmt
 N_BOOT = 1000
 
 
-def hits_labels(model, labels: list[str], idx: list[int]) -> np.ndarray:
+def hits_labels(model, labels: list[str], idx: list[int], lang) -> np.ndarray:
     with torch.inference_mode():
-        pred = torch.cat([model.text_distribution(labels[i : i + 512]).argmax(-1) for i in range(0, len(labels), 512)])
+        pred = torch.cat([model.text_distribution(labels[i : i + 512], lang).argmax(-1) for i in range(0, len(labels), 512)])
     return (pred.numpy() == np.asarray(idx)).astype(np.float64)
 
 
-def hits_retrieval(model, texts: list[str], rel: list[set[int]], p: torch.Tensor, k: int) -> np.ndarray:
+def hits_retrieval(model, texts: list[str], rel: list[set[int]], p: torch.Tensor, lang, ks=(1, 5)) -> dict[str, np.ndarray]:
+    """Text → image hits at each k (``r@k``); ``lang`` (a Language) selects babel-lite 2's text side."""
     with torch.inference_mode():
-        q = torch.cat([model.text_distribution(texts[i : i + 512]) for i in range(0, len(texts), 512)])
-    top = (q @ p.T).topk(k, -1).indices.tolist()
-    return np.array([float(bool(set(top[i]) & rel[i])) for i in range(len(rel))])
+        q = torch.cat([model.text_distribution(texts[i : i + 512], lang) for i in range(0, len(texts), 512)])
+    top = (q @ p.T).topk(max(ks), -1).indices.tolist()
+    return {f"r@{k}": np.array([float(bool(set(top[i][:k]) & rel[i])) for i in range(len(rel))]) for k in ks}
 
 
 def mean_ci(per_lang: list[np.ndarray], seed: int = 0) -> tuple[float, float, float]:
@@ -72,8 +73,9 @@ def run_labels(m1, m2, langs: list[str], babel: dict) -> dict:
     print(f"  {'lang':5s} {'n':>5s}  {'before':>18s}  {'after':>18s}  {'change':>19s}  | unseen n  {'before':>6s} {'after':>6s}")
     for code in ["EN", *langs]:
         idx, labels = babel[code]
-        b, a = hits_labels(m1, labels, idx), hits_labels(m2, labels, idx)
-        seen = training_targets(get_language(code).tag) if code != "EN" else set()
+        language = get_language(code)
+        b, a = hits_labels(m1, labels, idx, language), hits_labels(m2, labels, idx, language)
+        seen = training_targets(language.tag) if code != "EN" else set()
         unseen = np.array([normalise(t) not in seen for t in labels])
         r = before_after({"top1": b}, {"top1": a}, n_boot=N_BOOT)
         worse = " worse" if r["change"]["top1_ci_high"] < 0 else ""
@@ -86,6 +88,8 @@ def run_labels(m1, m2, langs: list[str], babel: dict) -> dict:
 def run_tux(m1, m2, langs: list[str]) -> dict:
     from PIL import Image
 
+    from babelclip.languages import get_language
+
     paths, texts, svg_only = read_stamps()
     with torch.inference_mode():
         pix = torch.stack([m1.preprocess(Image.open(p)) for p in paths])
@@ -94,8 +98,8 @@ def run_tux(m1, m2, langs: list[str]) -> dict:
     out = {}
     for lang in ["en", *langs]:
         qs, rel = queries(texts[lang])
-        b = {f"r@{k}": hits_retrieval(m1, qs, rel, p, k) for k in (1, 5)}
-        a = {f"r@{k}": hits_retrieval(m2, qs, rel, p, k) for k in (1, 5)}
+        language = get_language(lang)
+        b, a = hits_retrieval(m1, qs, rel, p, language), hits_retrieval(m2, qs, rel, p, language)
         r = before_after(b, a, n_boot=N_BOOT)
         worse = " worse" if r["change"]["r@1_ci_high"] < 0 else ""
         print(f"  {lang:6s} {len(qs):4d}  R@1 {fmt(r['before'], 'r@1'):>18s} -> {fmt(r['after'], 'r@1'):>18s} "

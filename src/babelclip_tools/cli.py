@@ -18,6 +18,13 @@ def _int8(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_lite_muse(args: argparse.Namespace) -> int:
+    from .lite_muse import build_v2
+
+    print(build_v2(args.out, seed=args.seed))
+    return 0
+
+
 def _train_head(args: argparse.Namespace) -> int:
     from .lite_head import TrainConfig, train_head
 
@@ -75,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the shipped head's)")
     p.add_argument("--cupl-per-class", type=int, default=None, help="CuPL descriptions per class (0: none)")
     p.set_defaults(func=_train_head)
+
+    p = sub.add_parser("train-lite-muse", help="build babel-lite 2: babel-lite 1 + a head for the multilingual USE text tower (English corpus)")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train_lite_muse)
 
     p = sub.add_parser("train-lite-text", help="train babel-lite 2's multilingual text side (a LoRA of mE5's top layers) from CLDR names")
     p.add_argument("--out", required=True, help="output model directory (load it with create_model(DIR))")

