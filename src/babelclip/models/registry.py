@@ -73,7 +73,7 @@ FAMILIES: dict[str, Family] = {
                "mclip_config.json, or config.json of model_type M-CLIP", pairs_towers=True),
         Family("st", "babelclip.models.sentence_transformers", "sentence-transformers multilingual CLIP (text model + paired image model)", "st",
                "modules.json"),
-        Family("babel-lite", "babelclip.models.babel_lite", "the embedded default: EfficientNet-Lite0 + multilingual-e5-small, offline", "lite",
+        Family("babel-lite", "babelclip.models.babel_lite", "the embedded default: EfficientNet-Lite0 + multilingual-e5-small (+ multilingual USE v3 for 15 languages), offline", "lite",
                "babel_lite.json"),
     ]
 }

@@ -1,0 +1,42 @@
+"""babel-lite 2's second tower outside its languages: would mixing mUSE in help a language?
+
+    nice -n 0 python bench/babel_lite_muse_languages.py [--langs HE,HI,BN,VI,ID,SW,AM,KM,EL,FI,FA]
+
+For each Babel-ImageNet language given (by default the languages of docs/babel-lite.md's set
+that mUSE was not trained on), label → class top-1 (head over 1000 classes) with mE5's head
+alone (what babel-lite 2 uses there, = babel-lite 1), mUSE's head alone, and their mixture (what
+babel-lite 2 uses for its 15 language codes). Evaluation data only: a language chosen from these
+figures would be chosen on the test set, so they are a diagnosis, not a selection.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+from _reference import BABEL_IMAGENET
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--langs", default="HE,HI,BN,VI,ID,SW,AM,KM,EL,FI,FA")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import babelclip
+
+    model = babelclip.create_model("babel-lite@v2")
+    babel = json.loads((BABEL_IMAGENET / "babel_imagenet.json").read_text(encoding="utf-8"))
+    print(f"  {'lang':5s} {'n':>5s} {'mE5 head':>9s} {'mUSE head':>10s} {'mixture':>8s}")
+    for code in args.langs.split(","):
+        idx, labels = np.asarray(babel[code][0]), babel[code][1]
+        with torch.inference_mode():
+            q1 = torch.softmax(model.head(model.text.embed(labels)), -1)
+            q2 = model.second.distribution(labels)
+        r = [100 * float((q.argmax(-1).numpy() == idx).mean()) for q in (q1, q2, (q1 + q2) / 2)]
+        print(f"  {code:5s} {len(labels):5d} {r[0]:9.1f} {r[1]:10.1f} {r[2]:8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
