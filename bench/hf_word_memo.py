@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from pathlib import Path
 
 from _families import model_dir
 from _reference import BABEL_IMAGENET
@@ -22,10 +24,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", default="xlmr,nllb")
     ap.add_argument("--langs", default="DE,JA,HI,EL")
-    ap.add_argument("--work", default="/tmp/babelclip-bench-families")
+    ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "babelclip-bench-families"),
+                    help="where vs_cb_families.py keeps the bench models (built here if missing)")
     args = ap.parse_args()
-    from pathlib import Path
-
     from transformers import AutoTokenizer
 
     from babelclip.models.openclip.tokenizer import HFWordMemo, hf_ids
