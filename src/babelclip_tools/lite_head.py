@@ -147,34 +147,44 @@ def fit_head(emb: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
     return head.eval(), losses
 
 
-def _encode_corpus(texts: list[str], encoder=None) -> torch.Tensor:
-    """mE5 embeddings of the corpus. With the pinned tower (``encoder`` None) they are cached in
-    the babel-lite cache folder (:func:`babelclip.cache_dir.babel_lite_dir`) keyed by the weight digests, preprocessing and texts, so
-    re-training with another seed or schedule skips the encoding (the slow part)."""
-    path = None
-    if encoder is None:
-        prep = TextPreprocess()
-        key = hashlib.sha256("\n".join([WEIGHT_FILES["text"].sha256, WEIGHT_FILES["tokenizer"].sha256,
-                                         json.dumps(prep.as_dict(), sort_keys=True), *texts]).encode()).hexdigest()
-        path = babel_lite_dir() / f"corpus-{key[:20]}.pt"
-        if path.is_file():
-            log.info("corpus embeddings from cache %s", path)
-            return torch.load(path, weights_only=True)
-        encoder = TextEncoder(load_tower(), load_tokenizer(max_length=prep.max_length), prep)
+def cached_corpus(name: str, key_parts: Sequence[str], texts: list[str], compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``compute()`` (embeddings of ``texts``), kept in the babel-lite cache folder
+    (:func:`babelclip.cache_dir.babel_lite_dir`) as ``NAME-<digest>.pt``, the digest over
+    ``key_parts`` (weight digests, preprocessing) and the texts; a cached file is returned as is."""
+    key = hashlib.sha256("\n".join([*key_parts, *texts]).encode()).hexdigest()
+    path = babel_lite_dir() / f"{name}-{key[:20]}.pt"
+    if path.is_file():
+        log.info("%s embeddings from cache %s", name, path)
+        return torch.load(path, weights_only=True)
+    emb = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(emb, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+    except OSError as e:
+        log.debug("could not cache %s embeddings: %s", name, e)
+    return emb
+
+
+def _embed_corpus(texts: list[str], encoder) -> torch.Tensor:
     with torch.inference_mode():
         # the reference forward, not the packed fast path: the two agree to float rounding only,
         # and rounding differences grow through training; the shipped head was trained on these
         # numbers, so seed 0 reproduces it byte for byte (`babelclip-tools train-head --seed 0`)
         chunks = [encoder.embed(texts[i : i + 2048], packed=False) for i in range(0, len(texts), 2048)]
-    emb = torch.cat(chunks).float().clone()
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(emb, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
-        except OSError as e:
-            log.debug("could not cache corpus embeddings: %s", e)
-    return emb
+    return torch.cat(chunks).float().clone()
+
+
+def _encode_corpus(texts: list[str], encoder=None) -> torch.Tensor:
+    """mE5 embeddings of the corpus. With the pinned tower (``encoder`` None) they are cached
+    (:func:`cached_corpus`) keyed by the weight digests, preprocessing and texts, so re-training
+    with another seed or schedule skips the encoding (the slow part)."""
+    if encoder is not None:
+        return _embed_corpus(texts, encoder)
+    prep = TextPreprocess()
+    parts = [WEIGHT_FILES["text"].sha256, WEIGHT_FILES["tokenizer"].sha256, json.dumps(prep.as_dict(), sort_keys=True)]
+    return cached_corpus("corpus", parts, texts, lambda: _embed_corpus(
+        texts, TextEncoder(load_tower(), load_tokenizer(max_length=prep.max_length), prep)))
 
 
 def train_head(out_dir: str | Path, seed: int = 0, *, encoder=None, cfg: TrainConfig | None = None,

@@ -11,7 +11,6 @@ Paint text, no text in another language.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -21,33 +20,23 @@ from pathlib import Path
 
 import torch
 
-from babelclip.cache_dir import babel_lite_dir
-from babelclip.models.babel_lite.head import HeadConfig
 from babelclip.models.babel_lite.model import CONFIG_NAME, HEAD_NAME, PACKAGE_DIR
-from babelclip.models.babel_lite.muse_text import MUSE_LANGUAGES, MuseEmbedder
+from babelclip.models.babel_lite.muse_text import MUSE_DIM, MUSE_LANGUAGES, MuseEmbedder
 from babelclip.models.babel_lite.weights import MUSE_FILES, locate
 
-from .lite_head import TrainConfig, build_corpus, fit_head
+from .lite_head import TrainConfig, build_corpus, cached_corpus, fit_head
 
 log = logging.getLogger(__name__)
 
 MUSE_HEAD_NAME = "head_muse.safetensors"
-MUSE_DIM = 512
 
 
 def encode_muse(texts: list[str], threads: int = 1) -> torch.Tensor:
-    """mUSE vectors of ``texts``, cached by the pinned digests and the texts."""
+    """mUSE vectors of ``texts``, cached (:func:`.lite_head.cached_corpus`) by the pinned digests and the texts."""
     for key in MUSE_FILES:
         locate(key)
-    key = hashlib.sha256("\n".join([*(f.sha256 for f in MUSE_FILES.values()), *texts]).encode()).hexdigest()
-    path = babel_lite_dir() / f"muse-corpus-{key[:20]}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
-    emb = MuseEmbedder(threads).embed(texts).clone()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(emb, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
-    return emb
+    return cached_corpus("muse-corpus", [f.sha256 for f in MUSE_FILES.values()], texts,
+                         lambda: MuseEmbedder(threads).embed(texts).clone())
 
 
 def build_v2(out_dir: str | Path, seed: int = 0, cfg: TrainConfig | None = None, base_dir: Path = PACKAGE_DIR) -> Path:
@@ -55,8 +44,8 @@ def build_v2(out_dir: str | Path, seed: int = 0, cfg: TrainConfig | None = None,
     from safetensors.torch import save_file
 
     t0 = time.perf_counter()
-    cfg = replace(cfg or TrainConfig(), seed=seed)
-    cfg = replace(cfg, head=replace(cfg.head if cfg.head.in_dim == MUSE_DIM else HeadConfig(), in_dim=MUSE_DIM))
+    cfg = cfg or TrainConfig()
+    cfg = replace(cfg, seed=seed, head=replace(cfg.head, in_dim=MUSE_DIM))
     texts, labels, counts = build_corpus(cfg)
     emb = encode_muse(texts)
     log.info("mUSE corpus: %d texts embedded in %.0f s", len(texts), time.perf_counter() - t0)

@@ -34,7 +34,7 @@ from .image_tower import ImagePreprocess, load_efficientnet_lite0
 from .muse_text import MuseText
 from .text_tower import TextEncoder, TextPreprocess, load_tokenizer, load_tower, mean_pool
 from .trainable import PooledTowerText
-from .weights import weights_digest
+from .weights import MUSE_FILES, weights_digest
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -108,8 +108,6 @@ def _second_digest(second: dict[str, Any] | None) -> str:
     so babel-lite 1's fingerprint is what it was)."""
     if not second:
         return ""
-    from .weights import MUSE_FILES
-
     return "|second=" + ",".join(f.sha256 for f in MUSE_FILES.values()) + ":" + ",".join(sorted(second["languages"]))
 
 

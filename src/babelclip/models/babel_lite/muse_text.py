@@ -24,6 +24,7 @@ from .head import HeadConfig, TextHead
 
 #: the languages mUSE v3 was trained on (primary BCP-47 subtags; zh covers Hans and Hant)
 MUSE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh")
+MUSE_DIM = 512
 
 
 class MuseEmbedder:
@@ -40,7 +41,7 @@ class MuseEmbedder:
 
             self._use = USE(threads=self.threads)
         if not texts:
-            return torch.zeros(0, 512)
+            return torch.zeros(0, MUSE_DIM)
         rows = [np.asarray(self._use.encode(texts[i : i + 256]), dtype=np.float32) for i in range(0, len(texts), 256)]
         return torch.from_numpy(np.concatenate(rows))
 

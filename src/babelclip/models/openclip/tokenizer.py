@@ -119,8 +119,12 @@ def _reshaped_re() -> Any:
 
 #: Unicode White_Space (what the Rust tokenizers' ``WhitespaceSplit`` splits on); Python's
 #: ``str.split`` also splits on U+001C..U+001F, which Rust does not
-_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_WHITE_SPACE_CHARS = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+def _metaspace(text: str) -> str:
+    """``text`` starting with "▁", as ``Metaspace(prepend_scheme="always")`` makes it."""
+    return text if text.startswith("\u2581") else "\u2581" + text
 
 
 class HFWordMemo:
@@ -138,7 +142,7 @@ class HFWordMemo:
     """
 
     _PIECE = re.compile("\u2581[^\u2581]*")
-    _WORD = re.compile(f"[^{_WHITE_SPACE}]+")
+    _WORD = re.compile(f"[^{re.escape(_WHITE_SPACE)}]+")
 
     def __init__(self, hf: Any, backend: Any, whitespace_split: bool):
         self.hf, self.backend, self.whitespace_split = hf, backend, whitespace_split
@@ -209,23 +213,17 @@ class HFWordMemo:
         if self._has_added(text):  # added tokens are split off before normalisation...
             return None
         norm = self.normalize(text) if self.normalize is not None else text
-        if self._has_added(norm) or not norm.strip(_WHITE_SPACE_CHARS):  # ...or after it
+        if self._has_added(norm) or not norm.strip(_WHITE_SPACE):  # ...or after it
             return None
+        # units: words (WhitespaceSplit first), or the pieces of the whole text; a unit's ids are
+        # those of its pieces, each starting with "▁" (prepended where missing: prepend_scheme always)
+        units = self._WORD.findall(norm) if self.whitespace_split else self._PIECE.findall(_metaspace(norm.replace(" ", "\u2581")))
         memo, tokenize = self.memo, self.model.tokenize
         out: list[int] = []
-        if self.whitespace_split:
-            for word in self._WORD.findall(norm):
-                ids = memo.get(word)
-                if ids is None:
-                    start = word if word.startswith("\u2581") else "\u2581" + word
-                    ids = memo[word] = [t.id for p in self._PIECE.findall(start) for t in tokenize(p)]
-                out += ids
-            return out
-        text = norm.replace(" ", "\u2581")
-        for piece in self._PIECE.findall(text if text.startswith("\u2581") else "\u2581" + text):
-            ids = memo.get(piece)
+        for unit in units:
+            ids = memo.get(unit)
             if ids is None:
-                ids = memo[piece] = [t.id for t in tokenize(piece)]
+                ids = memo[unit] = [t.id for p in self._PIECE.findall(_metaspace(unit)) for t in tokenize(p)]
             out += ids
         return out
 
