@@ -12,7 +12,8 @@ items, :func:`babelclip.train.evaluate.before_after`):
 2. Tux Paint text → image R@1 / R@5 over the PNG stamps.
 
 Means over languages carry a CI from resampling every language's items at once. "worse" marks
-a language whose change CI lies below zero. The labels and stamps are evaluation data only.
+a language whose change CI lies below zero ("unseen-worse": the same on its unseen labels). The
+labels and stamps are evaluation data only.
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def run_labels(m1, m2, langs: list[str], babel: dict) -> dict:
 
     out = {}
     print("\n1. Babel-ImageNet label -> own class (top-1 of 1000), before -> after; unseen = not a training target")
-    print(f"  {'lang':5s} {'n':>5s}  {'before':>18s}  {'after':>18s}  {'change':>19s}  | unseen n  {'before':>6s} {'after':>6s}")
+    print(f"  {'lang':5s} {'n':>5s}  {'before':>18s}  {'after':>18s}  {'change':>19s}  | unseen n  {'before':>6s} {'after':>6s}"
+          f"  {'unseen change':>19s}")
     for code in ["EN", *langs]:
         idx, labels = babel[code]
         language = get_language(code)
@@ -78,10 +80,14 @@ def run_labels(m1, m2, langs: list[str], babel: dict) -> dict:
         seen = training_targets(language.tag) if code != "EN" else set()
         unseen = np.array([normalise(t) not in seen for t in labels])
         r = before_after({"top1": b}, {"top1": a}, n_boot=N_BOOT)
+        ru = before_after({"top1": b[unseen]}, {"top1": a[unseen]}, n_boot=N_BOOT) if unseen.any() else None
         worse = " worse" if r["change"]["top1_ci_high"] < 0 else ""
+        worse += " unseen-worse" if ru is not None and ru["change"]["top1_ci_high"] < 0 else ""
+        uchange = fmt(ru["change"], "top1", True) if ru is not None else "-"
         print(f"  {code:5s} {len(labels):5d}  {fmt(r['before'], 'top1'):>18s}  {fmt(r['after'], 'top1'):>18s}  "
-              f"{fmt(r['change'], 'top1', True):>19s}  | {unseen.sum():8d}  {100 * b[unseen].mean():6.1f} {100 * a[unseen].mean():6.1f}{worse}")
-        out[code] = {"before": b, "after": a, "unseen": unseen, "stats": r}
+              f"{fmt(r['change'], 'top1', True):>19s}  | {unseen.sum():8d}  {100 * b[unseen].mean():6.1f} {100 * a[unseen].mean():6.1f}"
+              f"  {uchange:>19s}{worse}")
+        out[code] = {"before": b, "after": a, "unseen": unseen, "stats": r, "unseen_stats": ru}
     return out
 
 
@@ -150,7 +156,8 @@ def main() -> None:
     summ = summary(labels, tux)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     if args.json:
-        per = {k: v["stats"] for k, v in {**labels, **tux}.items()}
+        per = {k: {**v["stats"], **({"unseen": v["unseen_stats"]} if v.get("unseen_stats") else {})}
+               for k, v in {**labels, **tux}.items()}
         Path(args.json).write_text(json.dumps({"summary": summ, "per_language": per}, indent=1), encoding="utf-8")
 
 

@@ -1,14 +1,18 @@
 """babel-lite 2: the merged text-tower LoRA, the shipped variants, and the build's training data."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
-from babelclip.models.babel_lite.text_lora import LoraFileError, lora_factors, merge_lora, peft_factors, save_lora
+from babelclip.models.babel_lite.text_lora import (
+    LoraFileError,
+    lora_factors,
+    merge_lora,
+    peft_factors,
+    save_lora,
+)
 from babelclip.train.leakage import EvalSet
-from babelclip.train.sources import CLDR_ANNOTATIONS, read_cldr_annotations
+from babelclip.train.sources import read_cldr_annotations
 
 
 def _tiny_bert(seed: int = 0):
@@ -65,33 +69,6 @@ def test_lora_file_errors_name_the_problem(tmp_path):
 
 
 # -- the build's corpus -----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cldr_dir(tmp_path_factory):
-    if not (CLDR_ANNOTATIONS / "en.xml").is_file():
-        pytest.skip("Debian unicode-cldr-core is not installed (scripts/setup.sh installs it)")
-    d = tmp_path_factory.mktemp("cldr")
-    for name in ("en", "de", "sw", "root"):
-        shutil.copy(CLDR_ANNOTATIONS / f"{name}.xml", d / f"{name}.xml")
-    return d
-
-
-@pytest.fixture(scope="module")
-def small_cldr_dir(cldr_dir, tmp_path_factory):
-    """The same locales cut to their first 40 emoji: a build runs in seconds."""
-    import xml.etree.ElementTree as ET
-
-    d = tmp_path_factory.mktemp("cldr-small")
-    keep = [el.get("cp") for el in ET.parse(cldr_dir / "en.xml").getroot().iter("annotation")][:80]
-    for f in cldr_dir.glob("*.xml"):
-        tree = ET.parse(f)
-        for parent in tree.getroot().iter("annotations"):
-            for el in list(parent):
-                if el.get("cp") not in keep:
-                    parent.remove(el)
-        tree.write(d / f.name, encoding="utf-8")
-    return d
-
-
 def test_corpus_is_training_half_names_guarded_per_language(cldr_dir):
     from babelclip.data.emoji import emoji_half
     from babelclip.data.emoji.cldr import emoji_id
@@ -212,7 +189,7 @@ def test_objective_is_kl_to_the_english_teacher_and_trains_top_layers_only(tmp_p
 
 
 def test_build_refuses_without_every_evaluation_set(monkeypatch):
-    import babelclip.train.recipe as recipe
+    from babelclip.train import recipe
     from babelclip_tools import lite_text
 
     monkeypatch.setattr(recipe, "find_tuxpaint", lambda root=None: None)

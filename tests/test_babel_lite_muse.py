@@ -1,4 +1,4 @@
-"""babel-lite 2 (the default, ``babel-lite@v2``): babel-lite 1 plus the multilingual USE text tower and its head."""
+"""babel-lite 2 (``babel-lite@v2``, the base of the default babel-lite 2.1): babel-lite 1 plus the multilingual USE text tower and its head."""
 from __future__ import annotations
 
 import json
@@ -58,7 +58,7 @@ def test_v2_embeddings_are_unit_vectors_and_keep_the_direct_ranking(models):
 def test_v2_has_its_own_fingerprint_and_v1_keeps_its_own(models):
     v1, v2 = models
     assert v1.fingerprint.key != v2.fingerprint.key
-    assert create_model("babel-lite").fingerprint.key == v2.fingerprint.key  # the default is babel-lite 2
+    assert create_model("babel-lite@v2").fingerprint.key == v2.fingerprint.key
 
 
 def test_a_second_tower_language_outside_muse_is_refused(tmp_path, models):

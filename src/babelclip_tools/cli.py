@@ -25,6 +25,17 @@ def _train_lite_muse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_lite_adapters(args: argparse.Namespace) -> int:
+    from .lite_adapters import DEFAULT_LANGS, AdapterRecipe, build_v21
+
+    given = {k: getattr(args, k) for k in ("steps", "top_layers") if getattr(args, k) is not None}
+    recipe = AdapterRecipe(seed=args.seed, **given)
+    langs = args.langs.split(",") if args.langs else DEFAULT_LANGS
+    out = build_v21(args.out, langs, recipe, base_dir=args.base, workers=args.workers, work_dir=args.work)
+    print(f"saved {out}; use it with: babelclip ... --model {out}  or  create_model({str(out)!r})")
+    return 0
+
+
 def _train_head(args: argparse.Namespace) -> int:
     from .lite_head import TrainConfig, train_head
 
@@ -87,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_train_lite_muse)
+
+    p = sub.add_parser("train-lite-adapters", help="build babel-lite 2.1: babel-lite 2 + per-language LoRA updates of mE5 "
+                       "(CLDR names, distilled towards English)")
+    p.add_argument("--out", required=True, help="output model directory (load it with create_model(DIR))")
+    p.add_argument("--langs", default=None, help="comma-separated languages (default: the evaluation sets' languages "
+                   "outside mUSE's that CLDR names)")
+    p.add_argument("--base", type=Path, default=None, help="base babel-lite directory (default: the shipped babel-lite 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per language (default 250)")
+    p.add_argument("--top-layers", type=int, default=None, help="adapt the top K of mE5's 12 layers (default 6)")
+    p.add_argument("--workers", type=int, default=2, help="languages trained at once, one process and thread each")
+    p.add_argument("--work", type=Path, default=None, help="checkpoints and lower-layer states (default: OUT/work); "
+                   "a killed build started again with the same folder resumes")
+    p.set_defaults(func=_train_lite_adapters)
 
     p = sub.add_parser("train-lite-text", help="train babel-lite 2's multilingual text side (a LoRA of mE5's top layers) from CLDR names")
     p.add_argument("--out", required=True, help="output model directory (load it with create_model(DIR))")

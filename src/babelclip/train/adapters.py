@@ -98,6 +98,9 @@ class AdaptedEncoder:
                 self._peft.load_adapter(str(d), adapter_name=tag)
             self.adapters[tag] = meta["weights_sha256"]
         self._peft.eval()
+        shipped = getattr(base, "language_lora", None)  # babel-lite 2.1's own per-language updates
+        if shipped is not None:
+            shipped.override(self.adapters)
         fp = base.fingerprint
         self.fingerprint = replace(
             fp, name=f"{fp.name}+adapters",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,12 +47,15 @@ HEAD_NAME = "head.safetensors"
 LORA_NAME = "text_lora.safetensors"
 FORMATS = ("babel-lite/1", "babel-lite/2")  # 2: may carry a text-tower LoRA (``text.lora``)
 PACKAGE_DIR = Path(__file__).parent
-#: Shipped variants by name (``babel-lite@v1``, ``babel-lite@v2``). The default is babel-lite 2
-#: (``v2/``: babel-lite 1's head and config plus the multilingual USE tower's head, mixed for texts
-#: in mUSE's 16 languages, :mod:`.muse_text`); babel-lite 1 (English-trained head only) stays in
-#: the package directory, loadable as ``babel-lite@v1`` for comparison (docs/babel-lite.md).
+#: Shipped variants by name (``babel-lite@v1``, ``babel-lite@v2``, ``babel-lite@v2.1``). The default is
+#: babel-lite 2.1 (``v2_1/``): babel-lite 2 plus per-language LoRA updates of mE5 for 20 languages
+#: outside mUSE's (:mod:`.language_lora`). babel-lite 2 (``v2/``: babel-lite 1's head and config plus
+#: the multilingual USE tower's head, mixed for texts in mUSE's languages, :mod:`.muse_text`) and
+#: babel-lite 1 (English-trained head only, the package directory) stay loadable by name for
+#: comparison (docs/babel-lite.md).
 V2_DIR = PACKAGE_DIR / "v2"
-VARIANTS = {"": V2_DIR, "default": V2_DIR, "v1": PACKAGE_DIR, "v2": V2_DIR}
+V21_DIR = PACKAGE_DIR / "v2_1"
+VARIANTS = {"": V21_DIR, "default": V21_DIR, "v1": PACKAGE_DIR, "v2": V2_DIR, "v2.1": V21_DIR}
 IMAGE_MICRO_BATCH = 8  # larger batches spill EfficientNet's activations out of cache (see bench)
 
 
@@ -114,7 +118,8 @@ def _second_digest(second: dict[str, Any] | None) -> str:
 def weight_files(model_dir: Path, cfg: dict[str, Any]) -> list[str]:
     """The model directory's own weight files (head, LoRA): what its fingerprint hashes."""
     files = [cfg["head"]["file"], *([cfg["text"]["lora"]["file"]] if cfg["text"].get("lora") else []),
-             *([cfg["text"]["second"]["head"]["file"]] if cfg["text"].get("second") else [])]
+             *([cfg["text"]["second"]["head"]["file"]] if cfg["text"].get("second") else []),
+             *([cfg["text"]["adapters"]["file"]] if cfg["text"].get("adapters") else [])]
     return [str(model_dir / f) for f in files]
 
 
@@ -125,6 +130,16 @@ def load_head(model_dir: Path, cfg: dict[str, Any]) -> TextHead:
     state = {k: v.float() for k, v in load_file(str(model_dir / cfg["head"]["file"])).items()}
     head.load_state_dict(state)
     return head.eval()
+
+
+def _language_lora(tower: torch.nn.Module, model_dir: Path, adapters: dict[str, Any] | None):
+    """The per-language updates of ``text.adapters`` (babel-lite 2.1), or None."""
+    if not adapters:
+        return None
+    from .language_lora import LanguageLora
+
+    return LanguageLora(tower, model_dir / adapters["file"], float(adapters["alpha"]) / float(adapters["r"]),
+                        languages=adapters["languages"])
 
 
 class BabelLite(PooledTowerText, TorchEncoder):
@@ -140,7 +155,7 @@ class BabelLite(PooledTowerText, TorchEncoder):
     # so the evaluation cache encodes it once across languages.
     text_language_agnostic = True
 
-    def __init__(self, model_dir: str | Path = V2_DIR, device: str | torch.device | None = "cpu",
+    def __init__(self, model_dir: str | Path = V21_DIR, device: str | torch.device | None = "cpu",
                  dtype: str | torch.dtype | None = None, verify: bool = True, representation: str | None = None,
                  image_precision: str = "float32"):
         super().__init__(device, dtype)
@@ -160,7 +175,9 @@ class BabelLite(PooledTowerText, TorchEncoder):
         self.head = load_head(self.model_dir, self.config).to(self.device, self.dtype)
         second = self.config["text"].get("second")
         self.second = MuseText(self.model_dir, second, verify) if second else None
-        if self.second is not None:  # the mixture depends on the text's language
+        self.language_lora = _language_lora(self.text.tower, self.model_dir, self.config["text"].get("adapters"))
+        self._text_lock = threading.Lock()
+        if self.second is not None or self.language_lora is not None:  # a text's vector depends on its language
             self.text_language_agnostic = False
         self.dim = representation_dim(self.head.cfg.num_classes, self.representation)
         head_hash = hash_files(weight_files(self.model_dir, self.config))
@@ -194,8 +211,15 @@ class BabelLite(PooledTowerText, TorchEncoder):
 
     def text_distribution(self, texts: Sequence[str], lang: Language | None = None) -> torch.Tensor:
         """Per text, the head's distribution ``q`` over the 1000 classes; with a second text tower
-        (babel-lite 2) and ``lang`` among its languages, the mean of the two heads' distributions."""
-        emb = self.text.embed(list(texts), lang, self.device)
+        (babel-lite 2) and ``lang`` among its languages, the mean of the two heads' distributions;
+        with per-language adapters (babel-lite 2.1) and ``lang`` among theirs, mE5 runs with that
+        language's update (:mod:`.language_lora`)."""
+        if self.language_lora is None:
+            emb = self.text.embed(list(texts), lang, self.device)
+        else:  # babel-lite 2.1: the language's own LoRA update of mE5, if it has one
+            with self._text_lock:
+                self.language_lora.activate(self.language_lora.tag_for(lang))
+                emb = self.text.embed(list(texts), lang, self.device)
         q = torch.softmax(self.head(emb).float() / self.text_temperature, dim=-1)
         if self.second is not None and self.second.covers(lang):
             q = (q + self.second.distribution(list(texts)).to(q.device)) / 2

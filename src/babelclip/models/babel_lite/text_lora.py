@@ -22,19 +22,24 @@ class LoraFileError(ValueError):
     """A LoRA file that does not fit the tower it is merged into."""
 
 
-def lora_factors(path: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """``{linear name: (A, B)}`` from a saved file; refuses a file with unpaired factors."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(path))
+def pair_factors(state: dict[str, torch.Tensor], where: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{linear name: (A, B)}`` (float32) from ``NAME.lora_A`` / ``NAME.lora_B`` tensors; refuses
+    unpaired or unknown tensors, naming ``where``."""
     names = {k[: -len(SUFFIX_A)] for k in state if k.endswith(SUFFIX_A)}
     unpaired = sorted({k for k in state if not k.endswith((SUFFIX_A, SUFFIX_B))}
                       | {n + SUFFIX_B for n in names if n + SUFFIX_B not in state}
                       | {k for k in state if k.endswith(SUFFIX_B) and k[: -len(SUFFIX_B)] not in names})
     if unpaired or not names:
-        raise LoraFileError(f"{path}: not a babel-lite LoRA file (unpaired or unknown tensors: {unpaired[:5]}); "
+        raise LoraFileError(f"{where}: not a babel-lite LoRA file (unpaired or unknown tensors: {unpaired[:5]}); "
                             f"expected pairs NAME{SUFFIX_A} / NAME{SUFFIX_B}")
     return {n: (state[n + SUFFIX_A].float(), state[n + SUFFIX_B].float()) for n in sorted(names)}
+
+
+def lora_factors(path: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{linear name: (A, B)}`` from a saved file; refuses a file with unpaired factors."""
+    from safetensors.torch import load_file
+
+    return pair_factors(load_file(str(path)), path)
 
 
 def merge_lora(tower: torch.nn.Module, path: str | Path, scale: float) -> torch.nn.Module:

@@ -158,12 +158,13 @@ def _qkv(sa: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     parts = (sa.query, sa.key, sa.value)
     if not all(type(m) is torch.nn.Linear and m.bias is not None for m in parts):
         return torch.cat([m(x) for m in parts], dim=1)
-    stamp = tuple((m.weight.data_ptr(), m.weight._version, m.bias.data_ptr(), m.bias._version) for m in parts)
-    fused = sa.__dict__.get("_babelclip_qkv")
-    if fused is None or fused[0] != stamp:
-        fused = (stamp, torch.cat([m.weight for m in parts]), torch.cat([m.bias for m in parts]))
+    tensors = tuple(t for m in parts for t in (m.weight, m.bias))
+    versions = tuple(t._version for t in tensors)
+    fused = sa.__dict__.get("_babelclip_qkv")  # holds the tensors it was made from, so none is freed and reused
+    if fused is None or fused[1] != versions or any(a is not b for a, b in zip(fused[0], tensors)):
+        fused = (tensors, versions, torch.cat([m.weight for m in parts]), torch.cat([m.bias for m in parts]))
         sa.__dict__["_babelclip_qkv"] = fused
-    return torch.nn.functional.linear(x, fused[1], fused[2])
+    return torch.nn.functional.linear(x, fused[2], fused[3])
 
 
 def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

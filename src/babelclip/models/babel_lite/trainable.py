@@ -32,6 +32,10 @@ class PooledTowerText:
     def trainable_text(self, level: str = "output") -> TrainableText:
         if level not in TEXT_LEVELS:
             raise ValueError(f"level={level!r}; allowed: {', '.join(TEXT_LEVELS)}")
+        lora = getattr(self, "language_lora", None)
+        if lora is not None:  # babel-lite 2.1: train on the base tower; from now on this object runs every
+            lora.override(lora.languages)  # language on it, as `eval --adapters` runs a trained language
+            lora.activate(None)
         if level == "tower":
             return TextSide(self, self.text_tower, self._tower_forward, "tower")
         if level == "logits":
