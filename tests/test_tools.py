@@ -59,3 +59,22 @@ def test_the_runtime_cli_has_no_build_commands():
     assert out.returncode == 2 and "invalid choice: 'lite'" in out.stderr
     out = subprocess.run([sys.executable, "-m", "babelclip_tools", "train-head", "--help"], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "seed 0 gives the shipped head" in out.stdout
+
+
+def test_train_lite_adapters_rebuilds_its_base_when_asked(tmp_path, monkeypatch):
+    """`--rebuild-base` builds babel-lite 2 into the work folder and trains the adapters on it (the
+    whole default model in one command); without it the shipped babel-lite 2 is the base."""
+    from babelclip_tools import lite_adapters, lite_muse
+
+    calls = []
+    monkeypatch.setattr(lite_muse, "build_v2", lambda out, seed=0: calls.append(("v2", out, seed)) or out)
+    monkeypatch.setattr(lite_adapters, "build_v21",
+                        lambda out, langs, recipe, base_dir=None, workers=2, work_dir=None:
+                        calls.append(("v21", out, tuple(langs), recipe.steps, base_dir, workers)) or out)
+    assert main(["train-lite-adapters", "--out", str(tmp_path / "m"), "--langs", "km,am", "--steps", "7",
+                 "--rebuild-base", "--workers", "1"]) == 0
+    base = tmp_path / "m" / "work" / "base"
+    assert calls == [("v2", base, 0), ("v21", str(tmp_path / "m"), ("km", "am"), 7, base, 1)]
+    calls.clear()
+    assert main(["train-lite-adapters", "--out", str(tmp_path / "n")]) == 0
+    assert calls == [("v21", str(tmp_path / "n"), lite_adapters.DEFAULT_LANGS, 250, None, 2)]

@@ -31,7 +31,12 @@ def _train_lite_adapters(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("steps", "top_layers") if getattr(args, k) is not None}
     recipe = AdapterRecipe(seed=args.seed, **given)
     langs = args.langs.split(",") if args.langs else DEFAULT_LANGS
-    out = build_v21(args.out, langs, recipe, base_dir=args.base, workers=args.workers, work_dir=args.work)
+    base = args.base
+    if args.rebuild_base:  # babel-lite 2 from the registry data first: the whole chain in one command
+        from .lite_muse import build_v2
+
+        base = build_v2((args.work or Path(args.out) / "work") / "base", seed=args.seed)
+    out = build_v21(args.out, langs, recipe, base_dir=base, workers=args.workers, work_dir=args.work)
     print(f"saved {out}; use it with: babelclip ... --model {out}  or  create_model({str(out)!r})")
     return 0
 
@@ -105,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--langs", default=None, help="comma-separated languages (default: the evaluation sets' languages "
                    "outside mUSE's that CLDR names)")
     p.add_argument("--base", type=Path, default=None, help="base babel-lite directory (default: the shipped babel-lite 2)")
+    p.add_argument("--rebuild-base", action="store_true", help="first rebuild babel-lite 2 (train-lite-muse, ~1 min) "
+                   "into the work folder and build on it: the whole default model from registry data in one command")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per language (default 250)")
     p.add_argument("--top-layers", type=int, default=None, help="adapt the top K of mE5's 12 layers (default 6)")
