@@ -133,7 +133,8 @@ class _TinyLite:
         return [[1] + [3 + ord(c) % 40 for c in t][:12] + [2] for t in texts]
 
     def logits(self, texts):
-        from babelclip.models.babel_lite.text_tower import mean_pool, pad_batch
+        from babelclip.models.babel_lite.text_tower import mean_pool
+        from babelclip.models.packed_bert import pad_batch
 
         ids, mask = pad_batch(self.tokenize(texts), 0)
         hidden = self.text_tower(input_ids=ids, attention_mask=mask).last_hidden_state

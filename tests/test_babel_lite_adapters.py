@@ -13,7 +13,7 @@ from babelclip.models.babel_lite.language_lora import (
     save_language_factors,
 )
 from babelclip.models.babel_lite.text_lora import LoraFileError
-from babelclip.models.babel_lite.text_tower import packed_mean_embeddings
+from babelclip.models.packed_bert import packed_mean_embeddings
 
 LINEARS = ("encoder.layer.0.attention.self.query", "encoder.layer.1.attention.self.value", "encoder.layer.1.output.dense")
 

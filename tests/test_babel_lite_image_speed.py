@@ -11,9 +11,9 @@ import torch
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from babelclip.models.babel_lite import image_quant
-from babelclip_tools import gptq, int8_calibration
 from babelclip.models.babel_lite.image_tower import ImagePreprocess, load_efficientnet_lite0
 from babelclip.models.babel_lite.model import _image_tower, _precision_extra
+from babelclip_tools import gptq, int8_calibration
 
 
 @pytest.fixture(scope="module")

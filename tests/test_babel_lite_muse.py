@@ -75,10 +75,9 @@ def test_a_second_tower_language_outside_muse_is_refused(tmp_path, models):
 def test_build_writes_babel_lite_1_plus_a_muse_head(tmp_path, monkeypatch):
     """The builder (few classes, one epoch) keeps babel-lite 1's head and config, adds the mUSE
     head trained on the English corpus only, and the directory loads as a babel-lite 2."""
+    from babelclip.models.babel_lite.model import PACKAGE_DIR
     from babelclip_tools.lite_head import TrainConfig
     from babelclip_tools.lite_muse import MUSE_HEAD_NAME, build_v2
-
-    from babelclip.models.babel_lite.model import PACKAGE_DIR
 
     monkeypatch.setenv("BABELCLIP_CACHE", str(tmp_path / "cache"))
     cfg = TrainConfig(classes=range(4), epochs=1, cupl_per_class=0, max_names=1)

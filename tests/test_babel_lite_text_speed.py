@@ -9,14 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from babelclip.models.babel_lite.text_tower import (
-    TextEncoder,
-    TextPreprocess,
-    can_pack,
-    mean_pool,
-    packed_mean_embeddings,
-    pad_batch,
-)
+from babelclip.models.babel_lite.text_tower import TextEncoder, TextPreprocess, mean_pool
+from babelclip.models.packed_bert import can_pack, packed_mean_embeddings, pad_batch
 
 
 def _tiny_bert(seed: int = 0):

@@ -8,9 +8,9 @@ import pytest
 from _tiny_encoder import TinyEncoder
 from PIL import Image
 
+from babelclip.data.images import image_folder
 from babelclip.eval.cache import EmbeddingCache
 from babelclip.eval.encode import encode_images, encode_texts
-from babelclip.data.images import image_folder
 
 
 def _folder(root, n=10):

@@ -13,10 +13,10 @@ import pytest
 from _tiny_encoder import TinyEncoder
 from PIL import Image
 
+from babelclip.data.images import image_folder
 from babelclip.errors import BabelclipError, CacheError
 from babelclip.eval.cache import EmbeddingCache
 from babelclip.eval.encode import encode_images, encode_texts
-from babelclip.data.images import image_folder
 from babelclip.eval.results import Result, load_results, save_results
 
 BAD_NAME = os.fsdecode(b"caf\xe9-latin1.png")  # not UTF-8: a lone surrogate in the str

@@ -8,10 +8,22 @@ import pytest
 from PIL import Image
 
 from babelclip.data.emoji import (
-    COMPONENTS, emoji_half, emoji_images, emoji_keyword_queries, emoji_labelset, emoji_names, in_half, load_emoji,
+    COMPONENTS,
+    emoji_half,
+    emoji_images,
+    emoji_keyword_queries,
+    emoji_labelset,
+    emoji_names,
+    in_half,
+    load_emoji,
 )
 from babelclip.data.emoji.cldr import (
-    CLDR_ROOT, emoji_id, load_annotations, parent_chain, parent_locales, read_annotation_file,
+    CLDR_ROOT,
+    emoji_id,
+    load_annotations,
+    parent_chain,
+    parent_locales,
+    read_annotation_file,
 )
 from babelclip.data.emoji.render import _font, font_path, render_all, render_emoji
 

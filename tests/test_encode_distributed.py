@@ -7,9 +7,9 @@ import torch.multiprocessing as mp
 from _tiny_encoder import TinyEncoder
 from PIL import Image
 
+from babelclip.data.images import image_folder
 from babelclip.eval.cache import EmbeddingCache
 from babelclip.eval.encode import _shard, encode_images
-from babelclip.data.images import image_folder
 
 
 def _worker(rank, world, init, img_dir, cache_dir, out_dir):

@@ -13,9 +13,9 @@ from PIL import Image
 
 from babelclip.data import tuxpaint
 from babelclip.data.imagenet import imagenet_wnids
+from babelclip.data.images import image_folder, imagenet_val, load_image, webdataset_shards
 from babelclip.eval.cache import EmbeddingCache
 from babelclip.eval.encode import encode_images
-from babelclip.data.images import image_folder, imagenet_val, load_image, webdataset_shards
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 

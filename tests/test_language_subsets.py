@@ -1,15 +1,17 @@
 """Choosing K languages that rank models as all languages do; subset:K on the command line."""
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _paths import BABEL_IMAGENET, needs_reference
+
 from babelclip.eval.language_subsets import (
-    choose_language_subset, leave_one_model_out, load_subsets, resolve_subset, score_matrix,
+    choose_language_subset,
+    leave_one_model_out,
+    load_subsets,
+    resolve_subset,
+    score_matrix,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -83,6 +83,26 @@ def test_mclip_text_is_mean_pooled_projected_and_normalised(mclip, mclip_dir):
     np.testing.assert_allclose(mclip.encode_texts(TEXTS, "en"), normalised, atol=1e-5)  # ...ours is
 
 
+def test_mclip_text_runs_packed_at_inference_and_unpacked_under_autograd(mclip, monkeypatch):
+    """The reference comparison above runs through the packed tower (no padding computed); with
+    autograd on (training) the transformer's own forward runs."""
+    import babelclip.models.packed_bert as packed
+    from babelclip.languages import get_language
+
+    en = get_language("en")
+    calls = []
+    layers = packed.packed_layers
+    monkeypatch.setattr(packed, "packed_layers", lambda *a: calls.append(1) or layers(*a))
+    with torch.inference_mode():
+        fast = mclip._text_features(TEXTS, en)
+    assert calls
+    calls.clear()
+    with torch.enable_grad():
+        slow = mclip._text_features(TEXTS, en)
+    assert not calls
+    torch.testing.assert_close(fast, slow.detach(), atol=2e-6, rtol=1e-5)
+
+
 def test_mclip_images_come_from_the_paired_tower(mclip, mclip_dir):
     tower = create_model(str(mclip_dir / "image"))
     ims = tiny_images()

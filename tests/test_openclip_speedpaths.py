@@ -14,13 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
+from _paths import REFERENCE
 from _tiny_openclip import tiny_openclip_model_dir
 
 import babelclip.models.openclip.causal_plan as cp
 import babelclip.models.openclip.causal_tower as ct
 import babelclip.models.openclip.tokenizer as oc
 from babelclip import create_model
-from _paths import REFERENCE
 
 # Prompts of several scripts as Babel-ImageNet builds them (template x label), plus the inputs
 # the word memo must hand back to SimpleTokenizer: HTML entities, mojibake ftfy repairs,

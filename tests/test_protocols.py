@@ -10,15 +10,15 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from _tiny_hf import tiny_images, tiny_mclip_dir, tiny_st_dirs  # noqa: E402
-from _tiny_openclip import tiny_openclip_model_dir  # noqa: E402
+from _tiny_hf import tiny_images, tiny_mclip_dir, tiny_st_dirs
+from _tiny_openclip import tiny_openclip_model_dir
 
-from babelclip import create_model  # noqa: E402
-from babelclip.errors import UnsupportedLanguageError  # noqa: E402
-from babelclip.languages import _warn_fallback  # noqa: E402
-from babelclip.models.base import capabilities  # noqa: E402
-from babelclip.models.options import PROTOCOLS, FamilyOptions, OptionsError  # noqa: E402
-from babelclip.models.registry import FAMILIES  # noqa: E402
+from babelclip import create_model
+from babelclip.errors import UnsupportedLanguageError
+from babelclip.languages import _warn_fallback
+from babelclip.models.base import capabilities
+from babelclip.models.options import PROTOCOLS, FamilyOptions, OptionsError
+from babelclip.models.registry import FAMILIES
 
 TEXTS = ["a photo of a cat", "ein Foto eines Autos", "猫の写真"]
 

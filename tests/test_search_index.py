@@ -80,8 +80,8 @@ def test_interrupted_index_resumes_where_it_stopped(env):
 
 def test_index_and_vectors_shared_with_the_eval_cache(env, tmp_path):
     from babelclip.cache_dir import embeddings_dir
-    from babelclip.eval.cache import EmbeddingCache
     from babelclip.data.images import ImageItem
+    from babelclip.eval.cache import EmbeddingCache
 
     folder, enc = env
     build_index(folder, enc)

@@ -14,6 +14,7 @@ from _tiny_encoder import TinyEncoder
 from _tiny_openclip import tiny_openclip_model_dir
 
 from babelclip.eval.encode import pin_memory
+from babelclip.languages import get_language
 from babelclip.models.amp import AMP_TAG, autocast_dtype, with_autocast
 
 TEXTS = ["a", "a photo of a cat", "猫", "ein Foto", "a b a b a b a b a b", "dog", "Katze Hund Katze",
@@ -39,20 +40,73 @@ def test_token_sorted_batches_match_open_clip_per_text(xlmr):
 
 def test_token_sorted_batches_are_trimmed_to_their_longest(xlmr, monkeypatch):
     seen = []
-    orig = xlmr.model.encode_text
+    orig = xlmr._encode_ids
 
     def record(ids, *a, **k):
         pad = xlmr._hf.pad_token_id
         seen.append((ids.shape[1], int((ids != pad).sum(1).max()), int((ids != pad).sum(1).min())))
         return orig(ids, *a, **k)
 
-    monkeypatch.setattr(xlmr.model, "encode_text", record)
+    monkeypatch.setattr(xlmr, "_encode_ids", record)
     xlmr.encode_texts(TEXTS, "en", batch_size=3)
     assert len(seen) == 4
     assert all(width == longest for width, longest, _ in seen)  # no padding column beyond the longest
     widths = [w for w, _, _ in seen]
     assert widths == sorted(widths)  # batches in token-length order: the shortest texts together
     assert all(seen[i][1] <= seen[i + 1][2] for i in range(len(seen) - 1))  # no overlap between batches
+
+
+@pytest.mark.parametrize("pooler", ["MeanPooler", "ClsLastHiddenStatePooler"])
+def test_packed_hf_tower_equals_open_clips_forward(xlmr, pooler):
+    """The packed XLM-R forward (no padding through a linear layer) gives open_clip's
+    ``encode_text`` to float rounding, for mean and first-token pooling, on batches with padding;
+    with autograd on it is ``encode_text`` itself."""
+    from open_clip import hf_model
+
+    from babelclip.models.openclip.packed import packed_text_forward
+
+    text = xlmr.model.text
+    original, text.pooler = text.pooler, getattr(hf_model, pooler)()  # (a submodule: not monkeypatch)
+    try:
+        _packed_equals_forward(xlmr, packed_text_forward(xlmr.model))
+    finally:
+        text.pooler = original
+
+
+def _packed_equals_forward(xlmr, forward) -> None:
+    assert forward is not None
+    ids = xlmr._hf_pad(xlmr._hf_seqs(TEXTS, get_language("en")))
+    assert (ids == xlmr._hf.pad_token_id).any()  # padded rows of several lengths
+    from babelclip.models.openclip import packed
+
+    calls = []
+    layers = packed.packed_layers
+    packed.packed_layers = lambda *a: calls.append(1) or layers(*a)
+    try:
+        with torch.inference_mode():
+            want, got = xlmr.model.encode_text(ids), forward(ids)
+    finally:
+        packed.packed_layers = layers
+    assert calls == [1]  # the packed computation ran...
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)  # ...and gave the same values
+    with torch.enable_grad():
+        torch.testing.assert_close(forward(ids), xlmr.model.encode_text(ids), atol=0, rtol=0)
+
+
+def test_packed_forward_only_for_towers_it_computes_exactly(xlmr, monkeypatch):
+    from open_clip import hf_model
+
+    from babelclip.models.openclip.packed import packed_text_forward
+
+    text = xlmr.model.text
+    assert xlmr._encode_ids is not xlmr.model.encode_text  # the encoder uses it
+    original, text.pooler = text.pooler, hf_model.MaxPooler()
+    try:
+        assert packed_text_forward(xlmr.model) is None
+    finally:
+        text.pooler = original
+    monkeypatch.setattr(text, "output_tokens", True)
+    assert packed_text_forward(xlmr.model) is None
 
 
 def test_fully_cached_images_need_no_torch(tmp_path):

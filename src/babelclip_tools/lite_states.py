@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from babelclip.languages import Language
-from babelclip.models.babel_lite.text_tower import (
+from babelclip.models.packed_bert import (
     packed_embeddings,
     packed_layers,
     packed_mean,

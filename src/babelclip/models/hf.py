@@ -27,9 +27,9 @@ import torch
 
 from ..languages import Language
 from .base import Fingerprint, OtherFamilyError, TextSide, TrainableText, reject_level
+from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .text_languages import tokenizer_languages
 from .tokenizer_cache import cached_tokenizer
-from .hub import ResolvedWeights, preprocess_files_digest, resolve_weights, split_revision
 from .torch_encoder import TorchEncoder, dtype_name, state_dict_hash
 from .transformers_parts import (
     TransformersTextOptions,

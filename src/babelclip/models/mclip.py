@@ -43,10 +43,11 @@ import torch
 
 from ..languages import Language
 from .base import Encoder, Fingerprint, TextSide, TrainableText, reject_level
-from .text_languages import tokenizer_languages
-from .tokenizer_cache import cached_tokenizer
 from .hub import preprocess_files_digest, resolve_weights, split_revision, weight_files
 from .options import OptionsError, TextNormalizationOptions, normalization_extra
+from .packed_bert import masked_mean
+from .text_languages import tokenizer_languages
+from .tokenizer_cache import cached_tokenizer
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
 from .transformers_parts import TransformersTextOptions, read_model_type, text_max_length
 
@@ -102,10 +103,7 @@ class MCLIPTextTower(torch.nn.Module):
         self.head = torch.nn.Linear(in_dim, out_dim)
 
     def forward(self, **tokens: torch.Tensor) -> torch.Tensor:
-        hidden = self.transformer(**tokens)[0]
-        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-        return self.head(mean)
+        return self.head(masked_mean(self.transformer, tokens))  # packed for BERT / XLM-R at inference
 
 
 class MCLIPEncoder(TorchEncoder):

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Self
 
-
 #: Named evaluation protocols: ``default`` (babelclip's choices) and ``paper`` (the Babel-ImageNet
 #: reference evaluation code's, where they differ: docs/protocols.md).
 PROTOCOLS = ("default", "paper")

@@ -28,9 +28,9 @@ import torch
 
 from ..languages import Language
 from .base import Fingerprint
-from .text_languages import tokenizer_languages
 from .hub import ResolvedWeights, resolve_weights, split_revision
 from .options import HubOptions, TextNormalizationOptions, normalization_extra
+from .text_languages import tokenizer_languages
 from .torch_encoder import TorchEncoder, dtype_name, resolve_dtype, state_dict_hash
 from .transformers_parts import image_processor_description
 

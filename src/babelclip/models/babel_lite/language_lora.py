@@ -12,7 +12,7 @@ with ``W + scale · B @ A`` in place of each adapted weight ``W``; any other lan
 ``W`` itself, the very tensors it ran through before, so its outputs are bit for bit the model
 without adapters. The update is swapped in when the language changes (a dozen small matrix
 products), not kept per language, so memory stays one tower; the packed fast path
-(:func:`.text_tower.packed_mean_embeddings`) reads the swapped weights as any others.
+(:func:`babelclip.models.packed_bert.packed_mean_embeddings`) reads the swapped weights as any others.
 No ``peft`` at run time. :class:`LanguageLora` is not thread-safe on its own; the model holds a
 lock around a swap and the forward that follows it.
 """

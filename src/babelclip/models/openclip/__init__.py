@@ -14,7 +14,6 @@ from pathlib import Path
 from .encoder import OpenClipEncoder
 from .loader import CHECKPOINT_NAMES, CONFIG_DIR, LOCAL_CONFIG, OpenClipOptions, create
 
-
 OPTIONS = OpenClipOptions  # the family's options class (the registry reads its protocol overrides)
 
 
@@ -23,4 +22,4 @@ def recognises(path: Path) -> bool:
     return (path / LOCAL_CONFIG).is_file()
 
 
-__all__ = ["CHECKPOINT_NAMES", "CONFIG_DIR", "LOCAL_CONFIG", "OpenClipEncoder", "OPTIONS", "OpenClipOptions", "create", "recognises"]
+__all__ = ["CHECKPOINT_NAMES", "CONFIG_DIR", "LOCAL_CONFIG", "OPTIONS", "OpenClipEncoder", "OpenClipOptions", "create", "recognises"]

@@ -36,6 +36,7 @@ from .causal_tower import (
     plain_causal_blocks,
     pool_positions,
 )
+from .packed import packed_text_forward
 from .tokenizer import HFWordMemo, WordMemoCleaner, WordMemoTokenizer, hf_ids, lang_token_scheme
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,6 +113,7 @@ class OpenClipEncoder(TorchEncoder):
         self._clean = WordMemoCleaner.wrap(clean) or clean
         self.share_prefixes = self.trim_clip and plain_causal_blocks(model)
         self.causal = causal  # the knobs of the prefix-sharing path
+        self._encode_ids = packed_text_forward(self.model) or self.model.encode_text  # packed XLM-R/BERT towers
         self.nllb_mapping = nllb_mapping  # languages.nllb_code's mapping for the language tokens
 
     @property
@@ -226,7 +228,7 @@ class OpenClipEncoder(TorchEncoder):
             for i in range(0, len(order), batch_size):
                 part = order[i : i + batch_size]
                 ids = self._hf_pad([seqs[j] for j in part]).to(self.device)
-                out[part] = rows(self.model.encode_text(ids))
+                out[part] = rows(self._encode_ids(ids))
         return out
 
     def _shared_prefix_features(self, texts: list[str], lang: Language, batch_size: int | None) -> torch.Tensor:
@@ -240,4 +242,4 @@ class OpenClipEncoder(TorchEncoder):
         ids = self.tokenize(texts, lang).to(self.device)
         if self.trim_clip:
             return encode_text_prefix(self.model, ids)
-        return self.model.encode_text(ids)
+        return self._encode_ids(ids)
