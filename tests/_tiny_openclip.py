@@ -146,3 +146,12 @@ def tiny_openclip_model_dir(
             )
         torch.save(model.state_dict(), root / "open_clip_pytorch_model.bin")
     return root
+
+
+def captured_text_ids(enc) -> list:
+    """Start recording the id batches ``enc``'s text tower receives (through the packed path or
+    open_clip's own forward); returns the list they are appended to."""
+    seen: list = []
+    run = enc._encode_ids
+    enc._encode_ids = lambda ids: seen.append(ids.clone()) or run(ids)
+    return seen

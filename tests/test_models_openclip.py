@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from _tiny_openclip import tiny_model_cfg, tiny_openclip_model_dir, write_hf_text_dir
+from _tiny_openclip import captured_text_ids, tiny_model_cfg, tiny_openclip_model_dir, write_hf_text_dir
 
 import babelclip
 from babelclip import Language, WeightsNotFoundError, create_model, get_language
@@ -193,18 +193,12 @@ def test_siglip_i18n_layout_matches_open_clip_tokenizer(tmp_path, no_network):
 
 
 # -- NLLB language tokens -----------------------------------------------------------------------
-def _captured_text_inputs(enc):
-    seen = []
-    enc.model.text.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
-    return seen
-
-
 def test_nllb_each_call_gets_its_language_token(dirs, nllb):
     from transformers import AutoTokenizer
 
     hf_dir = dirs["nllb"] / "hf_text"
     enc = create_model(str(dirs["nllb"]))
-    seen = _captured_text_inputs(enc)
+    seen = captured_text_ids(enc)
     calls = [
         (TEXTS[:2], "de"),
         (ZH, "zh-Hans"),

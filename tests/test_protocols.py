@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
 from _tiny_hf import tiny_images, tiny_mclip_dir, tiny_st_dirs
-from _tiny_openclip import tiny_openclip_model_dir
+from _tiny_openclip import captured_text_ids, tiny_openclip_model_dir
 
 from babelclip import create_model
 from babelclip.errors import UnsupportedLanguageError
@@ -29,12 +29,12 @@ def nllb_dir(tmp_path_factory):
 
 
 def _first_tokens(enc, texts, lang) -> list[int]:
-    seen = []
-    handle = enc.model.text.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    run = enc._encode_ids
+    seen = captured_text_ids(enc)
     try:
         enc.encode_texts(texts, lang)
     finally:
-        handle.remove()
+        enc._encode_ids = run
     return seen[0][:, 0].tolist()
 
 

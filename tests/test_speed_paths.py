@@ -93,6 +93,32 @@ def _packed_equals_forward(xlmr, forward) -> None:
         torch.testing.assert_close(forward(ids), xlmr.model.encode_text(ids), atol=0, rtol=0)
 
 
+def test_packed_nllb_encoder_equals_open_clips_forward(tmp_path):
+    """NLLB-CLIP's tower (M2M100 encoder, language token first, first-token pooling): packed equals
+    open_clip's ``encode_text`` to float rounding, across languages and padded batches."""
+    from babelclip.models.openclip import packed
+    from babelclip.models.registry import create_model
+
+    nllb = create_model(str(tiny_openclip_model_dir(tmp_path, "nllb")))
+    assert nllb._encode_ids is not nllb.model.encode_text
+    calls = []
+    run = packed.packed_m2m100
+    packed.packed_m2m100 = lambda *a: calls.append(1) or run(*a)
+    try:
+        for lang in ("de", "ja"):
+            ids = nllb._hf_pad(nllb._hf_seqs(TEXTS, get_language(lang)))
+            assert (ids == nllb._hf.pad_token_id).any()
+            with torch.inference_mode():
+                torch.testing.assert_close(nllb._encode_ids(ids), nllb.model.encode_text(ids), atol=2e-6, rtol=1e-5)
+    finally:
+        packed.packed_m2m100 = run
+    assert calls == [1, 1]
+    ours = nllb.encode_texts(TEXTS, "de", batch_size=3)  # the token-sorted path, end to end
+    with torch.inference_mode():
+        ref = torch.nn.functional.normalize(nllb.model.encode_text(nllb.tokenize(TEXTS, get_language("de"))), dim=-1)
+    np.testing.assert_allclose(ours, ref.numpy(), atol=2e-6)
+
+
 def test_packed_forward_only_for_towers_it_computes_exactly(xlmr, monkeypatch):
     from open_clip import hf_model
 

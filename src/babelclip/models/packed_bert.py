@@ -53,20 +53,32 @@ def can_pack(tower: torch.nn.Module) -> bool:
     )
 
 
-def _qkv(sa: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``cat([query(x), key(x), value(x)])``; one matrix product when the three are plain
-    ``nn.Linear`` layers (the fused weight is kept until any of them changes), else three calls
-    (e.g. LoRA-wrapped layers)."""
-    parts = (sa.query, sa.key, sa.value)
+def fused_linear(owner: torch.nn.Module, parts: tuple[torch.nn.Module, ...], x: torch.Tensor) -> torch.Tensor:
+    """``cat([p(x) for p in parts], dim=1)``; one matrix product when all are plain ``nn.Linear``
+    layers with biases (the fused weight is kept on ``owner`` until any of them changes), else one
+    call each (e.g. LoRA-wrapped layers)."""
     if not all(type(m) is torch.nn.Linear and m.bias is not None for m in parts):
         return torch.cat([m(x) for m in parts], dim=1)
     tensors = tuple(t for m in parts for t in (m.weight, m.bias))
     versions = tuple(t._version for t in tensors)
-    fused = sa.__dict__.get("_babelclip_qkv")  # holds the tensors it was made from, so none is freed and reused
+    fused = owner.__dict__.get("_babelclip_qkv")  # holds the tensors it was made from, so none is freed and reused
     if fused is None or fused[1] != versions or any(a is not b for a, b in zip(fused[0], tensors)):
         fused = (tensors, versions, torch.cat([m.weight for m in parts]), torch.cat([m.bias for m in parts]))
-        sa.__dict__["_babelclip_qkv"] = fused
+        owner.__dict__["_babelclip_qkv"] = fused
     return torch.nn.functional.linear(x, fused[2], fused[3])
+
+
+def packed_attention(qkv: torch.Tensor, keep: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
+    """Self-attention of packed ``[q | k | v]`` rows (``(tokens, 3*hidden)``, the real tokens of
+    ``keep``): on a padded ``(n, heads, width, width)`` view with padding keys masked out; the
+    context comes back packed, ``(tokens, hidden)``."""
+    n, width = keep.shape
+    hidden = qkv.shape[1] // 3
+    flat = keep.reshape(-1).nonzero().squeeze(1)
+    grid = qkv.new_zeros(n * width, qkv.shape[1]).index_copy_(0, flat, qkv).view(n, width, -1)
+    q, k, v = (t.reshape(n, width, heads, -1).transpose(1, 2) for t in grid.split(hidden, dim=2))
+    ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :], scale=scale)
+    return ctx.transpose(1, 2).reshape(n * width, hidden).index_select(0, flat)
 
 
 def packed_mean_embeddings(tower: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -90,22 +102,10 @@ def packed_layers(layers, x: torch.Tensor, keep: torch.Tensor, cfg) -> torch.Ten
     The packed rows of a batch are the concatenation of each text's token states, so states cached
     per text after some layer continue through the rest here (``babelclip-tools
     train-lite-text`` trains the top layers on cached lower-layer states). Differentiable."""
-    n, width = keep.shape
-    hidden, heads = cfg.hidden_size, cfg.num_attention_heads
-    flat = keep.reshape(-1).nonzero().squeeze(1)
-    key_mask = keep[:, None, None, :]  # (n, 1, 1, width): which keys each query may attend to
-
-    def unpack(t: torch.Tensor) -> torch.Tensor:  # (tokens, k*hidden) → (n, width, k*hidden), zeros at padding
-        grid = t.new_zeros(n * width, t.shape[1])
-        return grid.index_copy_(0, flat, t).view(n, width, -1)
-
     for layer in layers:
         sa = layer.attention.self
-        qkv = unpack(_qkv(sa, x))
-        q, k, v = (t.reshape(n, width, heads, -1).transpose(1, 2) for t in qkv.split(hidden, dim=2))
-        ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=sa.scaling)
-        ctx = ctx.transpose(1, 2).reshape(n * width, hidden).index_select(0, flat)
-        x = layer.attention.output(ctx, x)
+        qkv = fused_linear(sa, (sa.query, sa.key, sa.value), x)
+        x = layer.attention.output(packed_attention(qkv, keep, cfg.num_attention_heads, sa.scaling), x)
         x = layer.output(layer.intermediate(x), x)
     return x
 
