@@ -12,7 +12,12 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from _tiny_openclip import captured_text_ids, tiny_model_cfg, tiny_openclip_model_dir, write_hf_text_dir
+from _tiny_openclip import (
+    captured_text_ids,
+    tiny_model_cfg,
+    tiny_openclip_model_dir,
+    write_hf_text_dir,
+)
 
 import babelclip
 from babelclip import Language, WeightsNotFoundError, create_model, get_language
