@@ -208,3 +208,29 @@ def test_autocast_and_pinned_memory_only_for_cuda(monkeypatch):
     np.testing.assert_allclose(out, cpu.encode_texts(["a cat"], "en"), atol=1e-6)  # same weights (seed 0)
     assert amp.fingerprint.key != gpu.fingerprint.key and amp.fingerprint.dtype.endswith(AMP_TAG)
     assert amp.dim == gpu.dim
+
+
+@pytest.mark.parametrize("lengths", [[1, 1, 3, 3, 3, 5], [0, 2, 2, 4], [4, 1, 3, 2, 5, 1, 2, 3, 4, 6]])
+def test_packed_attention_runs_of_equal_length_equal_the_masked_grid(monkeypatch, lengths):
+    """Runs of equal-length texts attend with no mask and no padding; the same rows through the
+    padded, masked grid (the path for many runs) give the same context, also for empty texts."""
+    import babelclip.models.packed_bert as pb
+
+    torch.manual_seed(0)
+    heads, hidden, width = 2, 8, max(lengths)
+    keep = torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
+    qkv = torch.randn(int(keep.sum()), 3 * hidden)
+    runs = pb.packed_attention(qkv, keep, heads, 0.5)
+    monkeypatch.setattr(pb, "MAX_LENGTH_RUNS", 0)
+    grid = pb.packed_attention(qkv, keep, heads, 0.5)
+    assert runs.shape == grid.shape == (sum(lengths), hidden)
+    torch.testing.assert_close(runs, grid, atol=1e-6, rtol=1e-5)
+    # and both equal attention over each text's own rows, computed one text at a time
+    row, want = 0, []
+    for n in lengths:
+        if n:
+            q, k, v = qkv[row : row + n].view(1, n, 3, heads, -1).unbind(2)
+            ctx = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=0.5)
+            want.append(ctx.transpose(1, 2).reshape(n, hidden))
+        row += n
+    torch.testing.assert_close(runs, torch.cat(want), atol=1e-6, rtol=1e-5)

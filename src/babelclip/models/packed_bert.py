@@ -16,6 +16,8 @@ model's own computation up to float rounding.
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 #: transformers classes whose layers have BERT's structure (attention.self.query/key/value with
@@ -68,12 +70,33 @@ def fused_linear(owner: torch.nn.Module, parts: tuple[torch.nn.Module, ...], x: 
     return torch.nn.functional.linear(x, fused[2], fused[3])
 
 
+#: at most this many runs of equal-length texts per batch take the mask-free path of :func:`packed_attention`
+MAX_LENGTH_RUNS = 8
+
+
 def packed_attention(qkv: torch.Tensor, keep: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
     """Self-attention of packed ``[q | k | v]`` rows (``(tokens, 3*hidden)``, the real tokens of
-    ``keep``): on a padded ``(n, heads, width, width)`` view with padding keys masked out; the
-    context comes back packed, ``(tokens, hidden)``."""
+    ``keep``, text after text); the context comes back packed, ``(tokens, hidden)``.
+
+    Texts arrive sorted by length (babelclip batches them so), so a batch is a few runs of texts
+    of one length whose rows are contiguous: each run is a ``(texts, heads, length, length)``
+    attention with no mask and no padding at all. Otherwise (many runs, e.g. training batches in
+    data order) on a padded ``(n, heads, width, width)`` view with padding keys masked out."""
     n, width = keep.shape
     hidden = qkv.shape[1] // 3
+    lengths = keep.sum(1)
+    breaks = (lengths[1:] != lengths[:-1]).nonzero().squeeze(1) + 1
+    if len(breaks) < MAX_LENGTH_RUNS:
+        bounds, lens, row, out = [0, *breaks.tolist(), n], lengths.tolist(), 0, []
+        for a, b in itertools.pairwise(bounds):
+            size = (b - a) * lens[a]
+            if size:
+                q, k, v = qkv[row : row + size].view(b - a, lens[a], 3, heads, -1).unbind(2)
+                ctx = torch.nn.functional.scaled_dot_product_attention(
+                    q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=scale)
+                out.append(ctx.transpose(1, 2).reshape(size, hidden))
+            row += size
+        return torch.cat(out) if len(out) != 1 else out[0]
     flat = keep.reshape(-1).nonzero().squeeze(1)
     grid = qkv.new_zeros(n * width, qkv.shape[1]).index_copy_(0, flat, qkv).view(n, width, -1)
     q, k, v = (t.reshape(n, width, heads, -1).transpose(1, 2) for t in grid.split(hidden, dim=2))
