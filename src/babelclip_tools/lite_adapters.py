@@ -50,7 +50,8 @@ class AdapterRecipe:
     threads: int = 1
 
 
-def _train_language(tag: str, base_dir: str, work: str, recipe: AdapterRecipe, annotations_dir: str | None = None) -> dict:
+def _train_language(tag: str, base_dir: str, work: str, recipe: AdapterRecipe, guard: list,
+                    annotations_dir: str | None = None) -> dict:
     """One language's adapter into ``work/tag`` (top level: runs in a worker process). The LoRA
     covers mE5's top ``recipe.top_layers`` layers; the lower ones run once per distinct text
     (:class:`.lite_states.LowerStates`, cached in ``work``), so a step costs a fraction of a
@@ -63,12 +64,11 @@ def _train_language(tag: str, base_dir: str, work: str, recipe: AdapterRecipe, a
     from babelclip.train.loop import train_objective
     from babelclip.train.sources import CLDR_LICENCE, cldr_pairs
 
-    from .lite_corpus import guard_sets
     from .lite_states import LowerStates, TopLayersKL, teacher_distributions
 
     torch.set_num_threads(recipe.threads)
     out = Path(work) / tag
-    corpus, leak = filter_leakage(cldr_pairs(tag, annotations_dir, keywords=False).deduplicated(), guard_sets())
+    corpus, leak = filter_leakage(cldr_pairs(tag, annotations_dir, keywords=False).deduplicated(), guard)
     t0 = time.perf_counter()
     if not (out / "babelclip_adapter.json").is_file():
         model = create(base_dir)
@@ -91,7 +91,7 @@ def _train_language(tag: str, base_dir: str, work: str, recipe: AdapterRecipe, a
             "leakage": {k: v for k, v in leak.as_dict().items() if k in ("n_in", "n_kept")}}
 
 
-def read_adapter(adapter_dir: Path, base_key: str, recipe: AdapterRecipe):
+def read_adapter(adapter_dir: Path, base_key: str, recipe: AdapterRecipe, layers: int):
     """``(tag, factors)`` of a finished ``distill`` output; refuses one made for another base model
     or with another recipe (a resumed build must not mix settings)."""
     from safetensors.torch import load_file
@@ -107,7 +107,7 @@ def read_adapter(adapter_dir: Path, base_key: str, recipe: AdapterRecipe):
     cfg = meta.get("config", {})
     wanted = {"steps": recipe.steps, "batch_size": recipe.batch_size, "lr": recipe.lr, "lora_r": recipe.lora_r,
               "lora_alpha": recipe.lora_alpha, "seed": recipe.seed,
-              "lora_layers": list(range(12 - recipe.top_layers, 12))}
+              "lora_layers": list(range(layers - recipe.top_layers, layers))}
     differ = {k: (cfg.get(k), v) for k, v in wanted.items() if cfg.get(k) != v}
     if differ:
         raise ValueError(f"{adapter_dir} was trained with other settings {differ} (found, wanted); "
@@ -133,6 +133,8 @@ def build_v21(out_dir: str | Path, langs=DEFAULT_LANGS, recipe: AdapterRecipe | 
         weight_files,
     )
 
+    from .lite_corpus import guard_sets
+
     recipe = recipe or AdapterRecipe()
     base = Path(base_dir) if base_dir is not None else V2_DIR
     out = Path(out_dir)
@@ -142,14 +144,17 @@ def build_v21(out_dir: str | Path, langs=DEFAULT_LANGS, recipe: AdapterRecipe | 
         raise ValueError("no English adapter: English is the teacher and always runs on the base model")
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    base_key = create(str(base)).fingerprint.key
-    jobs = [(t, str(base), str(work), recipe, str(annotations_dir) if annotations_dir else None) for t in tags]
+    base_model = create(str(base))
+    base_key, layers = base_model.fingerprint.key, len(base_model.text_tower.encoder.layer)
+    del base_model
+    guard = guard_sets()  # once: every worker gets the same evaluation sets
+    jobs = [(t, str(base), str(work), recipe, guard, str(annotations_dir) if annotations_dir else None) for t in tags]
     if workers <= 0:
         runs = [_train_language(*job) for job in jobs]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             runs = list(pool.map(_train_language, *zip(*jobs)))
-    factors = dict(read_adapter(work / t, base_key, recipe) for t in tags)
+    factors = dict(read_adapter(work / t, base_key, recipe, layers) for t in tags)
     cfg = read_config(base)
     out.mkdir(parents=True, exist_ok=True)
     for f in weight_files(base, cfg):

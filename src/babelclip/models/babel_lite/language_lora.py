@@ -61,7 +61,6 @@ class LanguageLora:
     """The per-language updates of one tower (see the module docstring)."""
 
     def __init__(self, tower: torch.nn.Module, path: str | Path, scale: float, languages=None):
-        self.tower = tower
         self.scale = float(scale)
         self.factors = language_factors(path)
         if languages is not None and sorted(languages) != sorted(self.factors):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 
 from ..packed_bert import (
+    PACKABLE,
     can_pack,
     fused_linear,
     packed_attention,
@@ -64,7 +65,7 @@ def packed_text_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], torc
         return None
     tower, pooler = text.transformer, type(text.pooler).__name__
     m2m = type(tower).__name__ == M2M100
-    if pooler not in POOLERS or not (m2m or type(tower).__name__ in ("BertModel", "RobertaModel", "XLMRobertaModel")):
+    if pooler not in POOLERS or not (m2m or type(tower).__name__ in PACKABLE):
         return None
     if pooler == "ClsPooler" and getattr(text.pooler, "use_pooler_output", True) and getattr(tower, "pooler", None) is not None:
         return None  # the transformer's own pooler (dense + tanh) would be read
