@@ -22,6 +22,12 @@ Every family gets the same tiny vision tower (ViT, 64 px, 2 layers, 64 wide) and
   250k Gemma-style SentencePiece tokenizer (``timm/ViT-B-16-SigLIP-i18n-256``) is on the hub
   only and no registry package ships it. Vision: the plain tiny ViT (the real one is timm's
   ``vit_base_patch16_siglip_256``; the image side is not what this bench measures).
+
+With ``size="base"`` the text tower has the size users evaluate instead (random weights, the
+same vision tower): XLM-R base (768 wide, 12 layers, 12 heads, 3072 feed-forward), the NLLB-600M
+encoder of ``nllb-clip-base`` (1024 wide, 12 layers, 16 heads, 4096), ViT-B-32's causal text
+transformer (512 wide, 12 layers, 8 heads) and SigLIP-i18n's (768 wide, 12 layers, 12 heads);
+embeddings 512 wide.
 """
 from __future__ import annotations
 
@@ -29,6 +35,12 @@ import json
 from pathlib import Path
 
 FAMILIES = ("clip", "xlmr", "nllb", "siglip")
+SIZES = ("tiny", "base")
+#: the text towers' shapes: width, layers, heads, feed-forward width; and the embedding width
+_SHAPES = {"tiny": {"clip": (64, 2, 4, 256), "xlmr": (64, 2, 4, 256), "nllb": (64, 2, 4, 256),
+                    "siglip": (64, 2, 4, 256), "embed": 64},
+           "base": {"clip": (512, 12, 8, 2048), "xlmr": (768, 12, 12, 3072), "nllb": (1024, 12, 16, 4096),
+                    "siglip": (768, 12, 12, 3072), "embed": 512}}
 VISION = {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16}
 PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
               "interpolation": "bicubic", "resize_mode": "shortest"}
@@ -68,27 +80,29 @@ def _tokenizer(family: str):
     return XLMRobertaTokenizerFast(tokenizer_file=str(xlmr_tokenizer_file()))
 
 
-def _hf_config(family: str, vocab: int):
+def _hf_config(family: str, vocab: int, size: str):
+    width, layers, heads, ffn = _SHAPES[size][family]
     if family == "nllb":
         from transformers import M2M100Config
 
-        return M2M100Config(vocab_size=vocab, d_model=64, encoder_layers=2, decoder_layers=1,
-                            encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256,
-                            decoder_ffn_dim=256, max_position_embeddings=128, pad_token_id=1,
+        return M2M100Config(vocab_size=vocab, d_model=width, encoder_layers=layers, decoder_layers=1,
+                            encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn,
+                            decoder_ffn_dim=ffn, max_position_embeddings=128, pad_token_id=1,
                             bos_token_id=0, eos_token_id=2, scale_embedding=True)
     from transformers import XLMRobertaConfig
 
-    return XLMRobertaConfig(vocab_size=vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                            intermediate_size=256, max_position_embeddings=130, pad_token_id=1,
+    return XLMRobertaConfig(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
+                            intermediate_size=ffn, max_position_embeddings=130, pad_token_id=1,
                             bos_token_id=0, eos_token_id=2)
 
 
-def _text_cfg(family: str, hf_dir: Path, vocab: int) -> dict:
+def _text_cfg(family: str, hf_dir: Path, vocab: int, size: str) -> dict:
+    width, layers, heads, _ = _SHAPES[size][family]
     if family == "clip":
-        return {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2}
+        return {"context_length": 77, "vocab_size": 49408, "width": width, "heads": heads, "layers": layers}
     if family == "siglip":
         return {"context_length": 64, "vocab_size": vocab, "hf_tokenizer_name": str(hf_dir),
-                "tokenizer_kwargs": {"clean": "canonicalize"}, "width": 64, "heads": 4, "layers": 2,
+                "tokenizer_kwargs": {"clean": "canonicalize"}, "width": width, "heads": heads, "layers": layers,
                 "no_causal_mask": True, "proj_bias": True, "pool_type": "last", "norm_kwargs": {"eps": 1e-6}}
     cfg = {"hf_model_name": str(hf_dir), "hf_tokenizer_name": str(hf_dir), "hf_model_pretrained": False,
            "context_length": 77}
@@ -99,14 +113,16 @@ def _text_cfg(family: str, hf_dir: Path, vocab: int) -> dict:
     return cfg
 
 
-def model_dir(work: Path, family: str) -> Path:
-    """Build (once) and return the ``local-dir`` folder of ``family``'s tiny model."""
+def model_dir(work: Path, family: str, size: str = "tiny") -> Path:
+    """Build (once) and return the ``local-dir`` folder of ``family``'s model of ``size``."""
     import open_clip
     import torch
 
     if family not in FAMILIES:
         raise SystemExit(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
-    root = (work / ("bench-nllb-clip-tiny" if family == "nllb" else f"bench-{family}-tiny")).resolve()
+    if size not in SIZES:
+        raise SystemExit(f"unknown size {size!r}; allowed: {', '.join(SIZES)}")
+    root = (work / (("bench-nllb-clip-" if family == "nllb" else f"bench-{family}-") + size)).resolve()
     ckpt = root / "open_clip_pytorch_model.bin"
     if ckpt.exists():
         return root
@@ -117,8 +133,8 @@ def model_dir(work: Path, family: str) -> Path:
         vocab = len(tok)
         tok.save_pretrained(root)  # open_clip's local-dir route reads the tokenizer from the folder itself
         if family != "siglip":
-            _hf_config(family, vocab).save_pretrained(root)
-    cfg = {"embed_dim": 64, "vision_cfg": dict(VISION), "text_cfg": _text_cfg(family, root, vocab)}
+            _hf_config(family, vocab, size).save_pretrained(root)
+    cfg = {"embed_dim": _SHAPES[size]["embed"], "vision_cfg": dict(VISION), "text_cfg": _text_cfg(family, root, vocab, size)}
     if family == "siglip":
         cfg.update(init_logit_bias=-10, custom_text=True)
     (root / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": PREPROCESS}, indent=2))

@@ -15,8 +15,11 @@ thread, random weights of the real architectures:
 Token lengths are those of real Babel-ImageNet prompts (CLIP_benchmark's raw NLLB templates over
 the German labels, the XLM-R tokenizer of the benchmark's tiny model, every ``--stride``-th text),
 the ids random; batches of ``--batch`` texts sorted by length, as babelclip forms them.
+``--context 77`` also times the path CLIP_benchmark takes through open_clip: the transformers
+forward on batches padded to the full context (open_clip's ``HFTokenizer`` pads every text to
+it), attention masked.
 
-    python bench/packed_text_towers.py [--sizes xlmr-base,nllb-600m,xlmr-tiny] [--texts 512] [--batch 64]
+    python bench/packed_text_towers.py [--sizes xlmr-base,nllb-600m,xlmr-tiny] [--texts 512] [--batch 64] [--context 77]
 """
 from __future__ import annotations
 
@@ -67,13 +70,14 @@ def build(kind: str, dims: dict) -> torch.nn.Module:
     return M2M100Encoder(cfg).eval()
 
 
-def batches(lengths: list[int], batch: int, pad: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def batches(lengths: list[int], batch: int, pad: int, width: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of texts sorted by length, padded to their longest (``width``: to that width)."""
     rng = np.random.default_rng(0)
     out = []
     order = sorted(lengths)
     for s in range(0, len(order), batch):
         part = order[s : s + batch]
-        ids = torch.full((len(part), max(part)), pad, dtype=torch.long)
+        ids = torch.full((len(part), width or max(part)), pad, dtype=torch.long)
         for r, n in enumerate(part):
             ids[r, :n] = torch.from_numpy(rng.integers(4, 200000, n))
             ids[r, 0] = 0
@@ -104,6 +108,7 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=512)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--context", type=int, default=0, help="also the transformers forward padded to this context")
     args = ap.parse_args()
     torch.set_num_threads(1)
     lengths = prompt_lengths(args.texts)
@@ -116,7 +121,13 @@ def main() -> None:
         padded = sum(ids.numel() for ids, _ in data)
         times = {"transformers": [], "packed": []}
         diff = 0.0
+        full = batches(lengths, args.batch, 1, args.context) if args.context else []
         with torch.inference_mode():
+            for _ in range(args.rounds if full else 0):
+                t = time.perf_counter()
+                for ids, keep in full:
+                    reference(kind, tower, ids, keep)
+                times.setdefault("context", []).append(time.perf_counter() - t)
             for _ in range(args.rounds):
                 for name, fn in (("transformers", reference), ("packed", packed)):
                     t = time.perf_counter()
@@ -131,6 +142,10 @@ def main() -> None:
               f"packed {best['packed']:7.2f} s ({len(lengths) / best['packed']:6.1f} texts/s)  "
               f"{best['transformers'] / best['packed']:.2f}x  max |diff| {diff:.1e}  "
               f"(padding {100 * (1 - sum(lengths) / padded):.1f} % of the batch positions)")
+        if full:
+            print(f"{size:10s} transformers padded to the context of {args.context} (CLIP_benchmark's path): "
+                  f"{best['context']:7.2f} s ({len(lengths) / best['context']:6.1f} texts/s); packed is "
+                  f"{best['context'] / best['packed']:.2f}x faster")
 
 
 if __name__ == "__main__":

@@ -234,3 +234,19 @@ def test_packed_attention_runs_of_equal_length_equal_the_masked_grid(monkeypatch
             want.append(ctx.transpose(1, 2).reshape(n, hidden))
         row += n
     torch.testing.assert_close(runs, torch.cat(want), atol=1e-6, rtol=1e-5)
+
+
+def test_texts_with_equal_ids_run_once_and_share_the_vector(xlmr, monkeypatch):
+    """Strings that clean and normalise to the same ids (spacing, a full-width letter under
+    NFKC) reach the tower once; each gets the vector of its own ids, in the caller's order."""
+    texts = ["a photo of a cat", "a  photo of a  cat ", "ａ photo of a cat", "a photo of a dog", "a photo of a cat"]
+    tok = [tuple(s) for s in xlmr._hf_seqs(texts, get_language("en"))]
+    assert tok[0] == tok[1] == tok[2] == tok[4] != tok[3]
+    rows = []
+    orig = xlmr._encode_ids
+    monkeypatch.setattr(xlmr, "_encode_ids", lambda ids, *a, **k: rows.append(len(ids)) or orig(ids, *a, **k))
+    got = xlmr.encode_texts(texts, "en", batch_size=2)
+    assert sum(rows) == 2
+    alone = [xlmr.encode_texts([t], "en", batch_size=2)[0] for t in ("a photo of a cat", "a photo of a dog")]
+    for i, want in zip(range(5), [0, 0, 0, 1, 0]):
+        np.testing.assert_allclose(got[i], alone[want], atol=2e-6)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import gc_pause
 from ..data.images import ImageItem, ImageSource, decode, read_bytes
 from ..models.base import PixelEncoder, capabilities
 from .cache import EmbeddingCache
@@ -302,8 +303,9 @@ def _encode_unique(encoder: Encoder, unique: list[str], key_lang: str, lang: str
         batch = order[i : i + chunk]
         if all(t in have for t in batch):
             continue
-        vecs = np.asarray(encoder.encode_texts(batch, lang, batch_size=batch_size), dtype=np.float32)
-        cache.put_texts(key_lang, batch, vecs)
+        with gc_pause.paused():  # thousands of objects per chunk and no cycles (gc_pause.py)
+            vecs = np.asarray(encoder.encode_texts(batch, lang, batch_size=batch_size), dtype=np.float32)
+            cache.put_texts(key_lang, batch, vecs)
         for t, v in zip(batch, vecs):
             have.setdefault(t, v)
     return np.stack([have[t] for t in unique])
