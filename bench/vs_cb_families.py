@@ -19,6 +19,7 @@ A benchmark that PRINTS figures (not a pass/fail test). For each family of ``_fa
            --tasks zeroshot_classification --language-workers T --cache-dir C --out O
 
    (``--protocol paper`` for NLLB: the reference table of language tokens, as CLIP_benchmark's);
+   (``--device cuda``: with ``--device cuda --amp``; the last line says whether the GPU path ran);
 4. prints per-language top-1 of both side by side, how many agree exactly, wall times and their
    ratio, babelclip's start-up / model-load / lookup seconds (results meta), and with ``--floor``
    the compute floor (``_floor.py``) and babelclip's cold time as a multiple of it.
@@ -278,10 +279,17 @@ def main() -> int:
                          "(a shared VM's speed drifts by ~10 %% between minutes)")
     ap.add_argument("--profile", action="store_true",
                     help="also babelclip's in-process time profile (one cold evaluation, one process)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="babelclip's device; cuda also turns on its half-precision autocast (--amp). CLIP_benchmark "
+                         "picks its own (CUDA where torch sees one)")
     ap.add_argument("--babelclip-args", default="", help="extra babelclip eval arguments (space-separated)")
     ap.add_argument("--report-only", action="store_true",
                     help="print the table from the figures both sides stored in --work (no run)")
     args = ap.parse_args()
+    gpu = gpu_line(args.device)
+    if args.device == "cuda" and gpu.startswith("GPU: not run"):
+        print(gpu)
+        return 0
     if args.classes and not args.skip_clip_benchmark:
         sys.exit("--classes: CLIP_benchmark evaluates all 1,000 classes; add --skip-clip-benchmark")
 
@@ -302,7 +310,8 @@ def main() -> int:
         mdir = model_dir(work, family, args.size)
         print(f"[{family}] model {mdir}; {n_img} images; {len(codes)} languages; threads {args.threads}; "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
-        shape = (f"-{args.size}" if args.size != "tiny" else "") + (f"-{args.classes}c" if args.classes else "")
+        shape = ((f"-{args.size}" if args.size != "tiny" else "") + (f"-{args.classes}c" if args.classes else "")
+                 + ("-cuda" if args.device == "cuda" else ""))  # CLIP_benchmark's CPU figures are not a GPU run's
         key = f"cb_{family}{shape}_{args.per_class}pc_{args.threads}t_{figures_key(codes)}.json"
         cb_file = work / key
         cb = json.loads(cb_file.read_text()) if cb_file.exists() else gathered_cb(work, key, codes)
@@ -320,7 +329,7 @@ def main() -> int:
             continue
         cache = work / f"cache-{family}"
         shutil.rmtree(cache, ignore_errors=True)
-        extra = args.babelclip_args.split()
+        extra = args.babelclip_args.split() + (["--device", "cuda", "--amp"] if args.device == "cuda" else [])
         print(f"[{family}] load average before babelclip {os.getloadavg()[0]:.2f}", flush=True)
         colds = []
         for _ in range(max(args.repeat, 1)):
@@ -346,7 +355,19 @@ def main() -> int:
         report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), cold, warm, floor)
         print(f"[{family}] load average at the end {os.getloadavg()[0]:.2f}")
         shutil.rmtree(cache, ignore_errors=True)
+    print(gpu)
     return 0
+
+
+def gpu_line(device: str) -> str:
+    """What this run says about the GPU path (``babelclip eval --device cuda --amp``)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "GPU: not run (torch sees no CUDA device on this machine; run with --device cuda on one)"
+    name = torch.cuda.get_device_name(0)
+    return (f"GPU: babelclip ran on {name} with --device cuda --amp" if device == "cuda"
+            else f"GPU: not run ({name} is here: add --device cuda)")
 
 
 if __name__ == "__main__":
