@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 
 from _families import model_dir
-from _reference import BABEL_IMAGENET as REF
-from vs_cb_families import DEFAULT_LANGS, NLLB_DEFAULT, _env, timed_run
+from vs_cb_families import DEFAULT_LANGS, NLLB_DEFAULT, _env, eval_args, timed_run
 
 HOOK = """
 import atexit, contextlib, gc, json, sys, time
@@ -61,11 +60,8 @@ def main() -> int:
     codes = NLLB_DEFAULT if args.family == "nllb" else DEFAULT_LANGS
     cache, out = work / f"cache-gc-{args.family}", work / f"out-gc-{args.family}"
     shutil.rmtree(cache, ignore_errors=True)
-    cmd = [sys.executable, "-c", HOOK.replace("{no_pause}", str(args.no_pause)), "eval", "--model", str(mdir), "--images", str(root),
-           "--labels", str(REF / "babel_imagenet.json"), "--nllb-prompts", str(REF / "nllb_dist13b_prompts.json"),
-           "--prompts", "nllb-raw", "--languages", codes, "--tasks", "zeroshot_classification",
-           "--language-workers", "1", "--cache-dir", str(cache), "--out", str(out), "--overwrite",
-           *(["--protocol", "paper"] if args.family == "nllb" else [])]
+    cmd = [sys.executable, "-c", HOOK.replace("{no_pause}", str(args.no_pause)),
+           *eval_args(args.family, mdir, root, codes.split(","), cache, out, 1, [])]
     r, wall, cpu = timed_run(cmd, _env(1, False))
     shutil.rmtree(cache, ignore_errors=True)
     if r.returncode:

@@ -166,13 +166,19 @@ def subset_reference(work: Path, classes: int) -> Path:
     return folder
 
 
+def eval_args(family: str, mdir: Path, root: Path, codes: list[str], cache: Path, out: Path,
+              threads: int, extra: list[str], ref: Path = REF) -> list[str]:
+    """The arguments of babelclip's command line for one run (``eval ...``), as a user gives them."""
+    return ["eval", "--model", str(mdir), "--images", str(root),
+            "--labels", str(ref / "babel_imagenet.json"), "--nllb-prompts", str(ref / "nllb_dist13b_prompts.json"),
+            "--prompts", "nllb-raw", "--languages", ",".join(codes), "--tasks", "zeroshot_classification",
+            "--language-workers", str(threads), "--cache-dir", str(cache), "--out", str(out), "--overwrite",
+            *(["--protocol", "paper"] if family == "nllb" else []), *extra]
+
+
 def run_babelclip(family: str, mdir: Path, root: Path, codes: list[str], cache: Path, out: Path,
                   threads: int, extra: list[str], ref: Path = REF) -> dict:
-    cmd = [str(BIN / "python"), "-m", "babelclip", "eval", "--model", str(mdir), "--images", str(root),
-           "--labels", str(ref / "babel_imagenet.json"), "--nllb-prompts", str(ref / "nllb_dist13b_prompts.json"),
-           "--prompts", "nllb-raw", "--languages", ",".join(codes), "--tasks", "zeroshot_classification",
-           "--language-workers", str(threads), "--cache-dir", str(cache), "--out", str(out), "--overwrite",
-           *(["--protocol", "paper"] if family == "nllb" else []), *extra]
+    cmd = [str(BIN / "python"), "-m", "babelclip", *eval_args(family, mdir, root, codes, cache, out, threads, extra, ref)]
     r, wall, cpu = timed_run(cmd, _env(threads, False))
     if r.returncode:
         sys.exit(f"babelclip failed ({r.returncode}):\n{r.stderr[-3000:]}")
@@ -328,7 +334,6 @@ def main() -> int:
             report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), bc["cold"], bc["warm"], bc["floor"])
             continue
         cache = work / f"cache-{family}"
-        shutil.rmtree(cache, ignore_errors=True)
         extra = args.babelclip_args.split() + (["--device", "cuda", "--amp"] if args.device == "cuda" else [])
         print(f"[{family}] load average before babelclip {os.getloadavg()[0]:.2f}", flush=True)
         colds = []
