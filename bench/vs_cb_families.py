@@ -24,6 +24,9 @@ A benchmark that PRINTS figures (not a pass/fail test). For each family of ``_fa
    ratio, babelclip's start-up / model-load / lookup seconds (results meta), and with ``--floor``
    the compute floor (``_floor.py``) and babelclip's cold time as a multiple of it.
 
+``--size base --classes K`` runs both tools at the sizes users evaluate on each language's first
+K classes (CLIP_benchmark reads the cut labels through ``BENCH_CB_DATASETS``, see the shim).
+
 CLIP_benchmark's figures are kept in ``--work`` per family, language list and thread count
 (``--only-clip-benchmark`` / ``--skip-clip-benchmark`` run one side), so each timed run stays short.
 
@@ -36,6 +39,7 @@ Run (repository root, venv active, ``PYTHONPATH=src``)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -78,8 +82,6 @@ def n_prompts(codes: list[str]) -> int:
 def figures_key(codes: list[str]) -> str:
     """The language part of a figures file's name: the codes themselves, or for a long list its
     length and a digest (two halves of one list, run side by side, must not share a file)."""
-    import hashlib
-
     if len(codes) <= 12:
         return "-".join(codes)
     return f"{len(codes)}-{hashlib.sha256(','.join(sorted(codes)).encode()).hexdigest()[:8]}"
@@ -129,9 +131,11 @@ def timed_run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Completed
     return r, time.perf_counter() - t0, cpu() - c0
 
 
-def run_cb(mdir: Path, root: Path, codes: list[str], out: Path, threads: int, keep: Path) -> dict:
+def run_cb(mdir: Path, root: Path, codes: list[str], out: Path, threads: int, keep: Path,
+           datasets: Path | None = None) -> dict:
     """One ``clip_benchmark eval`` process per language; the figures so far saved to ``keep``
-    after each language (a stopped run keeps what it measured)."""
+    after each language (a stopped run keeps what it measured). ``datasets``: the folder its
+    dataset builder reads its bundled files from (``--classes``: :func:`cb_datasets`)."""
     out.mkdir(parents=True, exist_ok=True)
     per, cpu, acc = {}, {}, {}
     res = {}
@@ -139,7 +143,8 @@ def run_cb(mdir: Path, root: Path, codes: list[str], out: Path, threads: int, ke
         cmd = [str(BIN / "clip_benchmark"), "eval", "--dataset", "babel_imagenet", "--dataset_root", str(root),
                "--model", f"local-dir:{mdir}", "--language", c, "--no_amp", "--num_workers", "0",
                "--batch_size", "64", "--quiet", "--output", str(out / f"{c}.json")]
-        r, per[c], cpu[c] = timed_run(cmd, _env(threads, True))
+        env = _env(threads, True) | ({"BENCH_CB_DATASETS": str(datasets)} if datasets else {})
+        r, per[c], cpu[c] = timed_run(cmd, env)
         if r.returncode:
             print(f"  CLIP_benchmark {c}: exit {r.returncode}: {r.stderr.strip().splitlines()[-1:]}")
             continue
@@ -162,7 +167,25 @@ def subset_reference(work: Path, classes: int) -> Path:
     labels = json.loads((REF / "babel_imagenet.json").read_text(encoding="utf-8"))
     cut = {lang: [ids[:classes], names[:classes]] for lang, (ids, names) in labels.items()}
     (folder / "babel_imagenet.json").write_text(json.dumps(cut, ensure_ascii=False), encoding="utf-8")
-    shutil.copyfile(REF / "nllb_dist13b_prompts.json", folder / "nllb_dist13b_prompts.json")
+    prompts = folder / "nllb_dist13b_prompts.json"
+    if not prompts.exists():  # the file itself, not a copy of it in every run
+        prompts.symlink_to((REF / "nllb_dist13b_prompts.json").resolve())
+    return folder
+
+
+def cb_datasets(work: Path, ref: Path) -> Path:
+    """CLIP_benchmark's bundled dataset files (links to its own), with ``babel_imagenet.json``
+    the one of ``ref`` (:func:`subset_reference`'s cut); its builder reads them from here under
+    ``BENCH_CB_DATASETS`` (``_cb_shim``)."""
+    import clip_benchmark.datasets
+
+    own = Path(clip_benchmark.datasets.__file__).parent
+    folder = work / f"cb-datasets-{ref.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in own.iterdir():
+        link = folder / f.name
+        if f.is_file() and not link.is_symlink():
+            link.symlink_to(ref / f.name if f.name == "babel_imagenet.json" else f)
     return folder
 
 
@@ -274,7 +297,7 @@ def main() -> int:
     ap.add_argument("--size", default="tiny", choices=SIZES,
                     help="text tower size: tiny (the default) or base (the size users evaluate; see _families.py)")
     ap.add_argument("--classes", type=int, default=0,
-                    help="each language's first N classes only (babelclip and the floor; CLIP_benchmark cannot)")
+                    help="each language's first N classes only (both tools and the floor)")
     ap.add_argument("--threads", type=int, default=1, help="OMP threads of each process; babelclip language workers")
     ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "babelclip-bench-families"))
     ap.add_argument("--only-clip-benchmark", action="store_true")
@@ -296,9 +319,6 @@ def main() -> int:
     if args.device == "cuda" and gpu.startswith("GPU: not run"):
         print(gpu)
         return 0
-    if args.classes and not args.skip_clip_benchmark:
-        sys.exit("--classes: CLIP_benchmark evaluates all 1,000 classes; add --skip-clip-benchmark")
-
     from vs_clip_benchmark import make_imagenet
 
     work = Path(args.work).resolve()
@@ -306,6 +326,7 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     n_img = make_imagenet(root, args.per_class)
     ref = subset_reference(work, args.classes) if args.classes else REF
+    datasets = cb_datasets(work, ref) if args.classes else None
     for family in args.family.split(","):
         ok = runnable(family)
         spec = args.languages or (NLLB_DEFAULT if family == "nllb" else DEFAULT_LANGS)
@@ -320,18 +341,22 @@ def main() -> int:
                  + ("-cuda" if args.device == "cuda" else ""))  # CLIP_benchmark's CPU figures are not a GPU run's
         key = f"cb_{family}{shape}_{args.per_class}pc_{args.threads}t_{figures_key(codes)}.json"
         cb_file = work / key
+        cb_out = work / "cb_out" / f"{family}{shape}"
         cb = json.loads(cb_file.read_text()) if cb_file.exists() else gathered_cb(work, key, codes)
         if not (args.skip_clip_benchmark or args.report_only):
-            cb = run_cb(mdir, root, codes, work / "cb_out" / family, args.threads, cb_file)
+            cb = run_cb(mdir, root, codes, cb_out, args.threads, cb_file, datasets)
             print(f"[{family}] CLIP_benchmark {cb['total']:.1f} s; one process: {cb['cmd']}")
         if args.only_clip_benchmark:
             continue
-        bc_file = work / key.replace("cb_", "babelclip_", 1)
+        bc_key = key.replace("cb_", "babelclip_", 1)
+        if args.babelclip_args:  # another babelclip configuration: its own figures file
+            bc_key = bc_key.replace(".json", "-" + hashlib.sha256(args.babelclip_args.encode()).hexdigest()[:8] + ".json")
+        bc_file = work / bc_key
         if args.report_only:
             if not bc_file.exists():
                 sys.exit(f"no babelclip figures in {bc_file}: run without --report-only first")
             bc = json.loads(bc_file.read_text())
-            report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), bc["cold"], bc["warm"], bc["floor"])
+            report(family, codes, cb, cb_metrics(cb_out, codes), bc["cold"], bc["warm"], bc["floor"])
             continue
         cache = work / f"cache-{family}"
         extra = args.babelclip_args.split() + (["--device", "cuda", "--amp"] if args.device == "cuda" else [])
@@ -357,7 +382,7 @@ def main() -> int:
         if args.profile:
             profile(family, mdir, root, codes, work, args.threads)
         bc_file.write_text(json.dumps({"cold": cold, "warm": warm, "floor": floor}, indent=1))
-        report(family, codes, cb, cb_metrics(work / "cb_out" / family, codes), cold, warm, floor)
+        report(family, codes, cb, cb_metrics(cb_out, codes), cold, warm, floor)
         print(f"[{family}] load average at the end {os.getloadavg()[0]:.2f}")
         shutil.rmtree(cache, ignore_errors=True)
     print(gpu)

@@ -313,6 +313,55 @@ def test_paper_prompts_skip_a_language_without_nllb_templates(tmp_path):
     assert sorted((r.language, r.prompts) for r in res) == [("br", "label"), ("de", "label"), ("de", "nllb-raw")]
 
 
+# -- --adapters: the output folder is checked before the model is built ------------------------------
+def _adapter_dir(tmp_path, base_name, method="lora", lang="sw"):
+    from babelclip.train.distill import ADAPTER_META
+
+    d = tmp_path / "adapters" / lang
+    d.mkdir(parents=True)
+    (d / ADAPTER_META).write_text(json.dumps({"lang": lang, "method": method, "base_fingerprint": {"name": base_name}}))
+    return d
+
+
+def test_eval_with_adapters_refuses_another_runs_out_before_building_the_model(tmp_path, created, capsys):
+    sw = _adapter_dir(tmp_path, created.fingerprint.name)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"meta": {"model": "another-model", "benchmark": "babel-emoji"}}))
+    rc = main(["-q", "eval", "--dataset", "babel-emoji", "--languages", "sw", "--adapters", str(sw),
+               "--out", str(out), "--cache-dir", "none"])
+    err = capsys.readouterr().err
+    assert rc == 1 and created.create_calls == []  # refused with no model load
+    assert f"{created.fingerprint.name}+adapters on babel-emoji" in err and "--overwrite" in err
+
+
+def test_adapted_name_comes_from_the_adapters_meta(tmp_path):
+    from babelclip.train.adapters import adapted_name
+
+    assert adapted_name([_adapter_dir(tmp_path / "a", "m"), _adapter_dir(tmp_path / "a", "m", lang="de")]) == "m+adapters"
+    assert adapted_name([_adapter_dir(tmp_path / "b", "m", method="full")]) == "m+full-sw"
+    assert adapted_name([_adapter_dir(tmp_path / "c", "m"), _adapter_dir(tmp_path / "c", "n", lang="de")]) is None
+    from babelclip.train.distill import ADAPTER_META
+
+    d = _adapter_dir(tmp_path / "d", "m")
+    (d / ADAPTER_META).write_text(json.dumps({"lang": "sw", "method": "lora"}))
+    assert adapted_name([d]) is None  # a meta that names no base model: known only once loaded
+
+
+def test_a_model_built_later_must_carry_the_planned_name(tmp_path, monkeypatch):
+    from babelclip.eval.run import BuildLater, evaluate
+
+    fewer_emoji(monkeypatch)
+    enc = TinyEncoder()
+    with pytest.raises(ValueError, match=f"built is {enc.fingerprint.name}, not planned-name"):
+        evaluate(BuildLater("planned-name", lambda: enc), dataset="babel-emoji", languages="de",
+                 out=tmp_path / "o", cache_dir="none", language_workers=1)
+    assert not (tmp_path / "o" / "results.json").exists()
+    res = evaluate(BuildLater(enc.fingerprint.name, lambda: enc), dataset="babel-emoji", languages="de",
+                   out=tmp_path / "o", cache_dir="none", language_workers=1, n_boot=0)
+    assert res and load_results(tmp_path / "o" / "results.json")[0].model == enc.fingerprint.name
+
+
 # -- the leakage guard in the CLI path -----------------------------------------------------------------
 def test_eval_with_cldr_trained_adapters_marks_babel_emoji_results(tmp_path, created, monkeypatch):
     from babelclip.train import adapters

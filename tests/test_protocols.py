@@ -72,6 +72,58 @@ def test_nllb_paper_mapping_gives_the_reference_tokens(nllb_dir):
     assert create_model(str(nllb_dir), protocol="paper", nllb_mapping="babelclip").fingerprint == default.fingerprint
 
 
+def test_english_mapping_tags_every_language_eng_latn(nllb_dir):
+    english = create_model(str(nllb_dir), nllb_mapping="english")
+    eng = english._hf.convert_tokens_to_ids("eng_Latn")
+    for lang, text in (("de", "ein Hund"), ("zh", "一只猫"), ("ab", "a cat")):  # ab: in no table, no warning
+        assert _first_tokens(english, [text], lang) == [eng]
+    assert dict(english.fingerprint.extra) == {"nllb_mapping": "english"}
+    default = create_model(str(nllb_dir))  # the German text tagged English embeds as under en by default
+    np.testing.assert_allclose(english.encode_texts(["ein Hund"], "de"), default.encode_texts(["ein Hund"], "en"),
+                               rtol=0, atol=1e-6)
+
+
+def _imagenet_args(tmp_path) -> list[str]:
+    import json
+
+    from PIL import Image
+
+    from babelclip.data.imagenet import imagenet_wnids
+
+    wnids, rng = imagenet_wnids(), np.random.default_rng(0)
+    for c in (0, 1):
+        (tmp_path / "val" / wnids[c]).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "val" / wnids[c] / "0.png")
+    (tmp_path / "labels.json").write_text(json.dumps({"DE": [[0, 1], ["Schleie", "Goldfisch"]]}))
+    return ["-q", "eval", "--images", str(tmp_path / "val"), "--labels", str(tmp_path / "labels.json"),
+            "--languages", "de", "--tasks", "zeroshot_classification", "--cache-dir", str(tmp_path / "cache"),
+            "--language-workers", "1", "--out", str(tmp_path / "out")]
+
+
+def test_cli_model_options_reach_the_family(nllb_dir, tmp_path, capsys):
+    import json
+
+    from babelclip.cli import main
+
+    args = [*_imagenet_args(tmp_path), "--model", str(nllb_dir)]
+    assert main([*args, "--model-option", "nllb_mapping=english", "--model-option", "trim=false"]) == 0
+    meta = json.loads((tmp_path / "out" / "results.json").read_text())["meta"]
+    assert meta["fingerprint"]["extra"] == {"nllb_mapping": "english"}
+    # a wrong key or value is refused with what is allowed; the same key twice too
+    assert main([*args, "--model-option", "nllb_mapping=flores"]) == 1
+    assert "nllb_mapping='flores'; allowed: babelclip, paper, english" in capsys.readouterr().err
+    assert main([*args, "--model-option", "nlb_mapping=paper"]) == 1
+    err = capsys.readouterr().err
+    assert "nlb_mapping" in err and "nllb_mapping: str = 'babelclip'" in err
+    assert main([*args, "--model-option", "trim=false", "--model-option", "trim=true"]) == 1
+    assert "--model-option trim given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, "--model-option", "trim"])
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["models", "no-such-model"]) == 0  # where a user reads each family's options
+    assert "nllb_mapping: str = 'babelclip'" in capsys.readouterr().out
+
+
 def test_unmapped_language_falls_back_under_paper_and_is_unsupported_by_default(nllb_dir, caplog):
     default = create_model(str(nllb_dir))
     paper = create_model(str(nllb_dir), protocol="paper")
@@ -91,7 +143,7 @@ def test_mapping_is_not_in_the_fingerprint_of_models_without_language_tokens(tmp
 
 
 def test_bad_nllb_mapping_names_the_allowed_ones(nllb_dir):
-    with pytest.raises(OptionsError, match=r"nllb_mapping='flores'; allowed: babelclip, paper"):
+    with pytest.raises(OptionsError, match=r"nllb_mapping='flores'; allowed: babelclip, paper, english"):
         create_model(str(nllb_dir), nllb_mapping="flores")
 
 

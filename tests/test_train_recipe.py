@@ -252,3 +252,31 @@ def test_other_families_default_to_their_output_with_mse(tmp_path, monkeypatch):
         main(["-q", "train", "--model", "tiny", "--lang", "de", "--parallel", "cldr", "--out", str(tmp_path / "o")])
     config, kw = got.value.args
     assert (kw["level"], config.loss, config.lr) == ("output", "mse", 1e-3)
+
+
+def test_under_torchrun_only_rank_0_reports(tmp_path, monkeypatch, capsys):
+    import logging
+    from types import SimpleNamespace
+
+    from babelclip.cli import main
+
+    monkeypatch.setattr("babelclip.models.registry.create_model", lambda name, **kw: TinyBiEncoder())
+    result = SimpleNamespace(steps_done=2, losses=[1.0, 0.5], trainable_params=3, total_params=9, evaluation=None,
+                             out_dir=tmp_path / "o")
+    leakage = SimpleNamespace(unit="pairs", n_dropped=0, summary=lambda: "nothing dropped")
+    monkeypatch.setattr("babelclip.train.recipe.train_language",
+                        lambda *a, **kw: SimpleNamespace(result=result, leakage=leakage, n_pairs_read=4))
+    logger = logging.getLogger("babelclip")
+    level = logger.level
+    args = ["train", "--model", "tiny", "--lang", "de", "--parallel", "cldr", "--out", str(tmp_path / "o")]
+    try:
+        for rank in (0, 1):
+            monkeypatch.setattr("babelclip.train.distributed.rank_world", lambda r=rank: (r, 2))
+            assert main(args) == 0
+            printed = capsys.readouterr().out
+            if rank == 0:
+                assert "steps: 2; loss 1.0000 -> 0.5000" in printed and logger.level == level
+            else:  # the same run on another rank: no report, and its log keeps warnings only
+                assert printed == "" and logger.level == logging.WARNING
+    finally:
+        logger.setLevel(level)

@@ -156,8 +156,11 @@ def resolve_languages(codes: Iterable[str] | str) -> list[Language]:
 #: ``babelclip`` — the table's ``nllb`` field (zh-Hans -> zho_Hans, nb -> nob_Latn; languages
 #: without one are unsupported); ``paper`` — the reference evaluation code's table
 #: (``_data/nllb_paper.tsv``: Babel-ImageNet's and CLIP_benchmark's NLLB-CLIP wrappers), keyed
-#: by the lowercased dataset code, ``eng_Latn`` with a warning for a code it lacks.
-NLLB_MAPPINGS = ("babelclip", "paper")
+#: by the lowercased dataset code, ``eng_Latn`` with a warning for a code it lacks; ``english`` —
+#: ``eng_Latn`` for every language: an ablation of the token, and what CLIP_benchmark 1.6.2
+#: sends under transformers >= 5 (its ``set_src_lang_special_tokens`` is undone inside each
+#: tokenizer call), so its NLLB-CLIP numbers are reproduced exactly (bench/README.md).
+NLLB_MAPPINGS = ("babelclip", "paper", "english")
 NLLB_FALLBACK = "eng_Latn"
 
 
@@ -180,7 +183,8 @@ def nllb_code(lang: str | Language, mapping: str = "babelclip", *, code: str | N
     table gives no FLORES-200 code (evaluation loops skip that language with a warning).
     ``paper`` looks up ``code`` (the code the dataset file used; default the Babel-ImageNet
     code, else the XM3600 code, else the tag), lowercased, in the reference table, and falls
-    back to ``eng_Latn`` with a warning, exactly as the reference code does.
+    back to ``eng_Latn`` with a warning, exactly as the reference code does. ``english`` gives
+    ``eng_Latn`` for every language (see :data:`NLLB_MAPPINGS`).
     """
     language = get_language(lang)
     if mapping == "babelclip":
@@ -196,6 +200,8 @@ def nllb_code(lang: str | Language, mapping: str = "babelclip", *, code: str | N
             _warn_fallback(language.tag, key)
             return NLLB_FALLBACK
         return found
+    if mapping == "english":
+        return NLLB_FALLBACK
     raise ValueError(f"unknown NLLB code mapping {mapping!r}; allowed: {', '.join(NLLB_MAPPINGS)}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._cache_flag import add_cache_dir_flag
+from ._model_options import add_model_option_flag, model_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", help="the benchmark's folder in its release layout (default: $BABELCLIP_DATA/NAME, "
                    "else ~/.cache/babelclip/benchmarks/NAME); see `babelclip benchmarks`")
     p.add_argument("--model", default=None, help="model name (default: the embedded babel-lite); see `babelclip models`")
+    add_model_option_flag(p)
     p.add_argument("--images", help="image folder: ImageNet val (wnid sub-folders or flat + ground truth), "
                    "Tux Paint stamps, or the images of a caption set")
     p.add_argument("--labels", help="Babel-ImageNet label file (babel_imagenet.json); default: a local copy or download")
@@ -72,21 +74,29 @@ def _workers(text: str) -> int | str:
 
 
 def _with_adapters(args: argparse.Namespace, model: str) -> tuple[object, object]:
-    """The model to evaluate (``model``, or the encoder with ``--adapters`` loaded) and the
-    leakage guard's marking of the results (``None`` without adapters)."""
+    """The model to evaluate (``model``, or with ``--adapters`` a :class:`BuildLater` that loads
+    them onto it once the run's outputs are checked) and the leakage guard's marking of the
+    results (``None`` without adapters)."""
     if not args.adapters:
         return model, None
-    from ..models.registry import create_model
-    from ..train.adapters import load_adapters, load_full_finetune, read_adapter_meta
+    from ..eval.run import BuildLater
+    from ..train.adapters import adapted_name, load_adapters, load_full_finetune, read_adapter_meta
     from ..train.leakage import adapter_emoji_training, mark_emoji_results
 
     full = [d for d in args.adapters if read_adapter_meta(d).get("method") == "full"]  # each checked first
     if full and len(args.adapters) > 1:
         raise ValueError(f"--adapters: {full[0]} is a full fine-tune; give it alone (it replaces every language)")
-    kw = {} if args.protocol == "default" else {"protocol": args.protocol}
-    base = create_model(model, device=args.device, **kw)
-    encoder = load_full_finetune(base, full[0]) if full else load_adapters(base, args.adapters)
+
+    def build() -> object:
+        from ..models.registry import create_model
+
+        kw = {} if args.protocol == "default" else {"protocol": args.protocol}
+        base = create_model(model, device=args.device, **kw, **model_options(args))
+        return load_full_finetune(base, full[0]) if full else load_adapters(base, args.adapters)
+
     trained = adapter_emoji_training(args.adapters)
+    name = adapted_name(args.adapters)
+    encoder = BuildLater(name, build) if name is not None else build()
     return encoder, (lambda results: mark_emoji_results(results, trained)) if trained else None
 
 
@@ -103,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         download=args.download, formats=args.formats, prompts=args.prompts, nllb_prompts=args.nllb_prompts,
         out=args.out, batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
         num_workers=args.workers, language_workers=args.language_workers, fixed_k=FixedK(args.fixed_k, args.repeats) if args.fixed_k else None,
-        quiet=args.quiet, amp=args.amp,
+        quiet=args.quiet, amp=args.amp, model_options=None if args.adapters else model_options(args),
     )
     if results:
         print(f"{len(results)} results ({len({r.language for r in results})} languages) written to "

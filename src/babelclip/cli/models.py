@@ -16,7 +16,12 @@ def run(args: argparse.Namespace) -> int:
     for name in list_models(args.pattern):
         info = model_info(name)
         print(f"{name}\t{info.get('description', '')}")
-    print("\nfamilies (also accept local directories and any ID of the family):")
+    print("\nfamilies (also accept local directories and any ID of the family); options: `babelclip eval "
+          "--model-option KEY=VALUE`:")
     for f in FAMILIES.values():
         print(f"  {f.prefix}:\t{f.description}  [pip install 'babelclip[{f.extra}]']")
+        try:
+            print(f"    options: {f.load().OPTIONS.allowed()}")
+        except ImportError as e:  # the family's extra is not installed
+            print(f"    options: listed once its extra is installed ({e})")
     return 0

@@ -105,11 +105,13 @@ def _lexicon(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..models.registry import create_model
     from ..train.distill import DistillConfig, init_distributed_from_env
+    from ..train.distributed import quiet_other_ranks
     from ..train.evaluate import before_after_table
     from ..train.recipe import train_language
 
     check_sources(args)
     init_distributed_from_env()
+    rank = quiet_other_ranks()
     encoder = create_model(args.model)
     defaults = _defaults(args, encoder)
     config = DistillConfig(
@@ -124,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     rep = train_language(args.model, args.lang, args.parallel or (), args.out, config, resume=args.resume,
                          labels_path=args.labels, level=defaults.level, encoder=encoder, tuxpaint_root=args.tuxpaint,
                          cache_dir=args.cache_dir, synonyms=args.synonyms or (), anchor_langs=anchors, lexicon=_lexicon(args))
+    if rank != 0:  # under torchrun the report is rank 0's alone
+        return 0
     r = rep.result
     unit = rep.leakage.unit
     print(f"{unit}: {rep.n_pairs_read} read, {rep.leakage.n_dropped} dropped by the leakage guard; {rep.leakage.summary()}")

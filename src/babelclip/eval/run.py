@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,8 +143,18 @@ def _no_results(prepared: Prepared, requested: list[str] | None) -> ValueError:
     return ValueError(f"{prepared.dataset}: no results for {asked}; it has {len(have)} languages: {', '.join(have)}")
 
 
+@dataclass(frozen=True)
+class BuildLater:
+    """A model :func:`evaluate` builds only once the run is planned and its outputs checked (a
+    refused ``--out`` or an unknown language costs no model load): ``name`` is the name its
+    results record, ``build()`` makes the encoder, whose fingerprint must carry that name."""
+
+    name: str
+    build: Callable[[], Encoder]
+
+
 def evaluate(
-    model: str | Encoder = "babel-lite",
+    model: str | Encoder | BuildLater = "babel-lite",
     *,
     dataset: str | None = None,
     images: str | os.PathLike | None = None,
@@ -170,8 +180,13 @@ def evaluate(
     n_boot: int = 1000,
     quiet: bool = False,
     annotate: Callable[[list[Result]], Any] | None = None, amp: bool = False,
+    model_options: Mapping[str, Any] | None = None,
 ) -> list[Result]:
     """Evaluate ``model`` on the benchmark ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
+
+    ``model``: a name (built lazily: a warm run whose embeddings are all cached never loads
+    weights), an encoder, or a :class:`BuildLater` (built after the checks below);
+    ``model_options``: the family options of a model given by name (``create_model(name, **model_options)``).
 
     ``dataset``: a name of :func:`babelclip.data.benchmarks.all_benchmarks` (default
     ``babel-imagenet``), or with ``captions`` the name of that caption set. ``root``: the
@@ -195,9 +210,7 @@ def evaluate(
                    languages=languages, prompts=prompts, nllb_prompts=nllb_prompts, out=out, overwrite=overwrite,
                    download=download, formats=formats, tasks=tasks, protocol=protocol)
     cache_folder = embeddings_dir(cache_dir)
-    # by name: lazily where the cache folder holds the model's record (a warm run never loads weights)
-    encoder, built_now = (model, 0.0) if not isinstance(model, str) else \
-        lazy_model(model, cache_folder, device=device, protocol=protocol)
+    encoder, built_now = _encoder(model, cache_folder, device, protocol, model_options or {})
     encoder = with_autocast(encoder) if amp else encoder
     rank, _ = _dist()
     source = run.prepared.images
@@ -225,6 +238,24 @@ def evaluate(
     return results
 
 
+def _encoder(model: str | Encoder | BuildLater, cache_folder: Path | None, device: str,
+             protocol: str, options: Mapping[str, Any]) -> tuple[Any, float]:
+    """The encoder to run and the seconds spent building it now (a model by name: lazily where
+    the cache folder holds its record, so a warm run never loads weights)."""
+    if isinstance(model, str):
+        return lazy_model(model, cache_folder, device=device, protocol=protocol, **options)
+    if options:
+        raise ValueError(f"model options ({', '.join(options)}) apply to a model given by name, not to an "
+                         "encoder object: create it with them")
+    if not isinstance(model, BuildLater):
+        return model, 0.0
+    t0 = time.perf_counter()
+    encoder = model.build()
+    if encoder.fingerprint.name != model.name:
+        raise ValueError(f"the model built is {encoder.fingerprint.name}, not {model.name} as planned")
+    return encoder, time.perf_counter() - t0
+
+
 @dataclass
 class RunPlan:
     """What a run will do, decided (and checked) before the model is loaded."""
@@ -241,7 +272,7 @@ class RunPlan:
     protocol: str
 
 
-def plan_run(model: str | Encoder, *, dataset: str | None, images: Any, labels: Any, captions: Any, root: Any,
+def plan_run(model: str | Encoder | BuildLater, *, dataset: str | None, images: Any, labels: Any, captions: Any, root: Any,
              languages: str | Sequence[str], prompts: Sequence[str] | str, nllb_prompts: Any, out: Any,
              overwrite: bool, download: bool, formats: Sequence[str] | str, tasks: Sequence[str] | str | None,
              protocol: str) -> RunPlan:
@@ -253,7 +284,8 @@ def plan_run(model: str | Encoder, *, dataset: str | None, images: Any, labels: 
     run_name = name if bench.name == "captions" else bench.name
     formats = check_formats(formats)
     kinds = select_tasks(tasks)
-    model_name = model if isinstance(model, str) else model.fingerprint.name
+    model_name = model if isinstance(model, str) else model.name if isinstance(model, BuildLater) \
+        else model.fingerprint.name
     if out is not None:
         out = check_out(out, model=model_name, benchmark=run_name, overwrite=overwrite)
     pre = None if _is_selector(languages) else requested_languages(languages, [])

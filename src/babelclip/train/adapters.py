@@ -47,6 +47,19 @@ def read_adapter_meta(path: str | os.PathLike) -> dict:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
+def adapted_name(adapter_dirs: Sequence[str | os.PathLike]) -> str | None:
+    """The model name an encoder with these adapters (or this one full fine-tune) records, read
+    from their meta before any model is built; ``None`` where a meta does not name its base model
+    (the name is then known only once the adapters are loaded)."""
+    metas = [read_adapter_meta(d) for d in adapter_dirs]
+    names = {m.get("base_fingerprint", {}).get("name") for m in metas}
+    if not metas or None in names or len(names) != 1:
+        return None
+    [base] = names
+    full = [m for m in metas if m.get("method") == "full"]
+    return f"{base}+full-{full[0]['lang']}" if full else f"{base}+adapters"
+
+
 def check_base(meta: dict, encoder_fp: Fingerprint, where: str | os.PathLike) -> None:
     if meta.get("base_key") != encoder_fp.key:
         base = meta.get("base_fingerprint", {})

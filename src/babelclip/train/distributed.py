@@ -20,6 +20,17 @@ def rank_world() -> tuple[int, int]:
     return (d.get_rank(), d.get_world_size()) if d else (0, 1)
 
 
+def quiet_other_ranks() -> int:
+    """This process's rank; on ranks other than 0, babelclip's log shows warnings and errors only
+    (each rank runs the same steps: their info lines and progress would repeat rank 0's)."""
+    import logging
+
+    rank, _ = rank_world()
+    if rank != 0:
+        logging.getLogger("babelclip").setLevel(logging.WARNING)
+    return rank
+
+
 def init_distributed_from_env() -> bool:
     """Join the process group ``torchrun`` describes (gloo on CPU, NCCL on GPUs); False if not under torchrun."""
     import torch

@@ -40,7 +40,7 @@ from .leakage import normalise
 from .loop import DistillResult, batch_indices, check_run_start, train_objective
 from .synonyms import SynonymDataError, SynonymSets
 from .teacher import teacher_embeddings
-from .text_side import TextSide, TrainableText, language_agnostic
+from .text_side import TrainableText, language_agnostic
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
