@@ -349,7 +349,8 @@ def test_adapted_name_comes_from_the_adapters_meta(tmp_path):
 
 
 def test_a_model_built_later_must_carry_the_planned_name(tmp_path, monkeypatch):
-    from babelclip.eval.run import BuildLater, evaluate
+    from babelclip.eval.model_source import BuildLater
+    from babelclip.eval.run import evaluate
 
     fewer_emoji(monkeypatch)
     enc = TinyEncoder()

@@ -79,7 +79,7 @@ def _with_adapters(args: argparse.Namespace, model: str) -> tuple[object, object
     results (``None`` without adapters)."""
     if not args.adapters:
         return model, None
-    from ..eval.run import BuildLater
+    from ..eval.model_source import BuildLater
     from ..train.adapters import adapted_name, load_adapters, load_full_finetune, read_adapter_meta
     from ..train.leakage import adapter_emoji_training, mark_emoji_results
 

@@ -45,11 +45,12 @@ from ..data.benchmarks import (
 )
 from ..languages import resolve_languages
 from ..models.amp import with_autocast
-from ..models.lazy import lazy_model, load_seconds
+from ..models.lazy import load_seconds
 from .cache import EmbeddingCache
 from .classification import FixedK, ensemble, zero_shot_classification
 from .encode import ImageEmbeddings, _dist, encode_images
 from .language_subsets import subset_selector
+from .model_source import BuildLater, encoder_for
 from .outdir import check_out
 from .outputs import FORMATS, check_formats, write_csv, write_formats, write_outputs  # noqa: F401 (API)
 from .results import Result
@@ -143,16 +144,6 @@ def _no_results(prepared: Prepared, requested: list[str] | None) -> ValueError:
     return ValueError(f"{prepared.dataset}: no results for {asked}; it has {len(have)} languages: {', '.join(have)}")
 
 
-@dataclass(frozen=True)
-class BuildLater:
-    """A model :func:`evaluate` builds only once the run is planned and its outputs checked (a
-    refused ``--out`` or an unknown language costs no model load): ``name`` is the name its
-    results record, ``build()`` makes the encoder, whose fingerprint must carry that name."""
-
-    name: str
-    build: Callable[[], Encoder]
-
-
 def evaluate(
     model: str | Encoder | BuildLater = "babel-lite",
     *,
@@ -175,19 +166,15 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     num_workers: int = 0,
     language_workers: int | str = "auto",
-    verify_images: bool = False,
-    fixed_k: FixedK | None = None,
-    n_boot: int = 1000,
-    quiet: bool = False,
+    verify_images: bool = False, fixed_k: FixedK | None = None,
+    n_boot: int = 1000, quiet: bool = False,
     annotate: Callable[[list[Result]], Any] | None = None, amp: bool = False,
     model_options: Mapping[str, Any] | None = None,
 ) -> list[Result]:
     """Evaluate ``model`` on the benchmark ``dataset`` in ``languages``; write ``out/results.json`` and ``.csv``.
 
-    ``model``: a name (built lazily: a warm run whose embeddings are all cached never loads
-    weights), an encoder, or a :class:`BuildLater` (built after the checks below);
-    ``model_options``: the family options of a model given by name (``create_model(name, **model_options)``).
-
+    ``model``, ``model_options``: see :func:`~babelclip.eval.model_source.encoder_for` (a
+    :class:`BuildLater` is built after the checks below).
     ``dataset``: a name of :func:`babelclip.data.benchmarks.all_benchmarks` (default
     ``babel-imagenet``), or with ``captions`` the name of that caption set. ``root``: the
     benchmark's folder in its release layout; ``download=False`` never fetches a missing file.
@@ -210,7 +197,7 @@ def evaluate(
                    languages=languages, prompts=prompts, nllb_prompts=nllb_prompts, out=out, overwrite=overwrite,
                    download=download, formats=formats, tasks=tasks, protocol=protocol)
     cache_folder = embeddings_dir(cache_dir)
-    encoder, built_now = _encoder(model, cache_folder, device, protocol, model_options or {})
+    encoder, built_now = encoder_for(model, cache_folder, device, protocol, model_options or {})
     encoder = with_autocast(encoder) if amp else encoder
     rank, _ = _dist()
     source = run.prepared.images
@@ -236,24 +223,6 @@ def evaluate(
     if run.out is not None:
         write_outputs(results, run.out, meta, run.formats)
     return results
-
-
-def _encoder(model: str | Encoder | BuildLater, cache_folder: Path | None, device: str,
-             protocol: str, options: Mapping[str, Any]) -> tuple[Any, float]:
-    """The encoder to run and the seconds spent building it now (a model by name: lazily where
-    the cache folder holds its record, so a warm run never loads weights)."""
-    if isinstance(model, str):
-        return lazy_model(model, cache_folder, device=device, protocol=protocol, **options)
-    if options:
-        raise ValueError(f"model options ({', '.join(options)}) apply to a model given by name, not to an "
-                         "encoder object: create it with them")
-    if not isinstance(model, BuildLater):
-        return model, 0.0
-    t0 = time.perf_counter()
-    encoder = model.build()
-    if encoder.fingerprint.name != model.name:
-        raise ValueError(f"the model built is {encoder.fingerprint.name}, not {model.name} as planned")
-    return encoder, time.perf_counter() - t0
 
 
 @dataclass

@@ -47,6 +47,11 @@ def read_adapter_meta(path: str | os.PathLike) -> dict:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
+def _with_training(base: str, full_lang: str | None) -> str:
+    """The name of model ``base`` with LoRA adapters (``full_lang`` None) or a full fine-tune for ``full_lang``."""
+    return f"{base}+full-{full_lang}" if full_lang else f"{base}+adapters"
+
+
 def adapted_name(adapter_dirs: Sequence[str | os.PathLike]) -> str | None:
     """The model name an encoder with these adapters (or this one full fine-tune) records, read
     from their meta before any model is built; ``None`` where a meta does not name its base model
@@ -57,7 +62,7 @@ def adapted_name(adapter_dirs: Sequence[str | os.PathLike]) -> str | None:
         return None
     [base] = names
     full = [m for m in metas if m.get("method") == "full"]
-    return f"{base}+full-{full[0]['lang']}" if full else f"{base}+adapters"
+    return _with_training(base, full[0]["lang"] if full else None)
 
 
 def check_base(meta: dict, encoder_fp: Fingerprint, where: str | os.PathLike) -> None:
@@ -116,7 +121,7 @@ class AdaptedEncoder:
             shipped.override(self.adapters)
         fp = base.fingerprint
         self.fingerprint = replace(
-            fp, name=f"{fp.name}+adapters",
+            fp, name=_with_training(fp.name, None),
             extra=(*fp.extra, ("adapters", ",".join(f"{t}:{h[:16]}" for t, h in sorted(self.adapters.items())))),
         )
         log.info("adapters for %s on %s", ", ".join(self.adapters), fp.name)
@@ -166,5 +171,5 @@ def load_full_finetune(base: Encoder, path: str | os.PathLike) -> Encoder:
     module = trainable_text(base).text_module()
     module.load_state_dict(load_file(str(Path(path) / FULL_WEIGHTS)))
     fp = base.fingerprint
-    base.fingerprint = replace(fp, name=f"{fp.name}+full-{meta['lang']}", weights=meta["weights_sha256"])
+    base.fingerprint = replace(fp, name=_with_training(fp.name, meta["lang"]), weights=meta["weights_sha256"])
     return base
