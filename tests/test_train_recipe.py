@@ -254,6 +254,27 @@ def test_other_families_default_to_their_output_with_mse(tmp_path, monkeypatch):
     assert (kw["level"], config.loss, config.lr) == ("output", "mse", 1e-3)
 
 
+def test_model_options_reach_the_family_that_train_builds(tmp_path, monkeypatch, capsys):
+    """`babelclip train --model-option K=V` builds the base as `babelclip eval --model-option` does,
+    so the adapters' recorded base matches the model eval rebuilds with the same options."""
+    from babelclip.cli import main
+
+    built = []
+    monkeypatch.setattr("babelclip.models.registry.create_model", lambda name, **kw: built.append(kw) or TinyBiEncoder())
+
+    def capture(model, lang, parallel, out_dir, config, **kw):
+        raise _Captured(kw)
+
+    monkeypatch.setattr("babelclip.train.recipe.train_language", capture)
+    args = ["-q", "train", "--model", "tiny", "--lang", "de", "--parallel", "cldr", "--out", str(tmp_path / "o")]
+    with pytest.raises(_Captured):
+        main([*args, "--model-option", "nllb_mapping=english", "--model-option", "trim=false"])
+    assert built == [{"nllb_mapping": "english", "trim": False}]
+    assert main([*args, "--model-option", "trim=true", "--model-option", "trim=false"]) == 1
+    assert "--model-option trim given twice" in capsys.readouterr().err
+    assert len(built) == 1  # refused before any model is built
+
+
 def test_under_torchrun_only_rank_0_reports(tmp_path, monkeypatch, capsys):
     import logging
     from types import SimpleNamespace

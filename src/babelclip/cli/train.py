@@ -7,6 +7,7 @@ import argparse
 
 from ..train.config import OBJECTIVES
 from ._cache_flag import add_cache_dir_flag
+from ._model_options import add_model_option_flag, model_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train a per-language adapter (or full fine-tune) by distillation or lexical specialization")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `babelclip models`)")
+    add_model_option_flag(p)  # evaluate the result with the same options: `babelclip eval --adapters` checks the base
     p.add_argument("--lang", required=True, help="target language, any code (sw, swh_Latn, SW...)")
     p.add_argument("--objective", choices=OBJECTIVES, default="distill",
                    help="distill: teacher-student over --parallel text; lexical: contrastive InfoNCE on --synonyms sets "
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     check_sources(args)
     init_distributed_from_env()
     rank = quiet_other_ranks()
-    encoder = create_model(args.model)
+    encoder = create_model(args.model, **model_options(args))
     defaults = _defaults(args, encoder)
     config = DistillConfig(
         objective=args.objective, method=args.method, steps=args.steps, batch_size=args.batch_size,

@@ -63,8 +63,9 @@ class OpenClipOptions(WeightsOptions):
     cache_dir: str | None = None  # Hugging Face hub cache to read (and fill) instead of the default
     trim: bool = True  # trim text batches to their longest sequence where provably equivalent
     # which NLLB code a language's source-language token gets (babelclip.languages.NLLB_MAPPINGS):
-    # "babelclip" (the language table; a language without a code is unsupported) or "paper" (the
-    # reference evaluation code's table, eng_Latn with a warning for a code it lacks); a protocol
+    # "babelclip" (the language table; a language without a code is unsupported), "paper" (the
+    # reference evaluation code's table, eng_Latn with a warning for a code it lacks) or "english"
+    # (eng_Latn for every language: what CLIP_benchmark 1.6.2 sends under transformers 5); a protocol
     # option (docs/protocols.md), in the fingerprint of models with language tokens when not the default
     nllb_mapping: str = "babelclip"
 
