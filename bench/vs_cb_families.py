@@ -18,7 +18,7 @@ A benchmark that PRINTS figures (not a pass/fail test). For each family of ``_fa
            --nllb-prompts nllb_dist13b_prompts.json --prompts nllb-raw --languages de,ja,... \\
            --tasks zeroshot_classification --language-workers T --cache-dir C --out O
 
-   (``--protocol paper`` for NLLB: the reference table of language tokens, as CLIP_benchmark's);
+   (NLLB: ``--model-option nllb_mapping=english``, the tokens CLIP_benchmark sends under transformers 5);
    (``--device cuda``: with ``--device cuda --amp``; the last line says whether the GPU path ran);
 4. prints per-language top-1 of both side by side, how many agree exactly, wall times and their
    ratio, babelclip's start-up / model-load / lookup seconds (results meta), and with ``--floor``
@@ -196,7 +196,20 @@ def eval_args(family: str, mdir: Path, root: Path, codes: list[str], cache: Path
             "--labels", str(ref / "babel_imagenet.json"), "--nllb-prompts", str(ref / "nllb_dist13b_prompts.json"),
             "--prompts", "nllb-raw", "--languages", ",".join(codes), "--tasks", "zeroshot_classification",
             "--language-workers", str(threads), "--cache-dir", str(cache), "--out", str(out), "--overwrite",
-            *(["--protocol", "paper"] if family == "nllb" else []), *extra]
+            *(nllb_tokens(extra) if family == "nllb" else []), *extra]
+
+
+def nllb_tokens(extra: list[str]) -> list[str]:
+    """The language tokens CLIP_benchmark 1.6.2 sends (docs/protocols.md): ``eng_Latn`` for every
+    language under transformers 5 (``nllb_mapping=english``), the reference table under 4
+    (``nllb_mapping=paper``); nothing where ``--babelclip-args`` names a mapping itself. Not
+    ``--protocol paper``: that also swaps English to OpenAI's templates, which CLIP_benchmark does not."""
+    from importlib.metadata import version
+
+    if any(a.startswith("nllb_mapping=") for a in extra):
+        return []
+    mapping = "english" if int(version("transformers").split(".")[0]) >= 5 else "paper"
+    return ["--model-option", f"nllb_mapping={mapping}"]
 
 
 def run_babelclip(family: str, mdir: Path, root: Path, codes: list[str], cache: Path, out: Path,
