@@ -199,17 +199,22 @@ def eval_args(family: str, mdir: Path, root: Path, codes: list[str], cache: Path
             *(nllb_tokens(extra) if family == "nllb" else []), *extra]
 
 
-def nllb_tokens(extra: list[str]) -> list[str]:
-    """The language tokens CLIP_benchmark 1.6.2 sends (docs/protocols.md): ``eng_Latn`` for every
-    language under transformers 5 (``nllb_mapping=english``), the reference table under 4
-    (``nllb_mapping=paper``); nothing where ``--babelclip-args`` names a mapping itself. Not
-    ``--protocol paper``: that also swaps English to OpenAI's templates, which CLIP_benchmark does not."""
+def cb_nllb_mapping() -> str:
+    """The ``nllb_mapping`` of the language tokens CLIP_benchmark 1.6.2 sends (docs/protocols.md):
+    ``eng_Latn`` for every language under transformers 5 (``english``), the reference table under 4
+    (``paper``). Not ``--protocol paper``: that also swaps English to OpenAI's templates, which
+    CLIP_benchmark does not."""
     from importlib.metadata import version
 
+    return "english" if int(version("transformers").split(".")[0]) >= 5 else "paper"
+
+
+def nllb_tokens(extra: list[str]) -> list[str]:
+    """babelclip's arguments for CLIP_benchmark's NLLB tokens; none where ``--babelclip-args``
+    names a mapping itself."""
     if any(a.startswith("nllb_mapping=") for a in extra):
         return []
-    mapping = "english" if int(version("transformers").split(".")[0]) >= 5 else "paper"
-    return ["--model-option", f"nllb_mapping={mapping}"]
+    return ["--model-option", f"nllb_mapping={cb_nllb_mapping()}"]
 
 
 def run_babelclip(family: str, mdir: Path, root: Path, codes: list[str], cache: Path, out: Path,
@@ -297,7 +302,7 @@ def profile(family: str, mdir: Path, root: Path, codes: list[str], work: Path, t
     cache = work / f"profile-cache-{family}"
     shutil.rmtree(cache, ignore_errors=True)
     r = run_babelclip(codes, root, None, cache, 64, 1000, model=str(mdir),
-                      protocol="paper" if family == "nllb" else "default")
+                      model_options={"nllb_mapping": cb_nllb_mapping()} if family == "nllb" else None)
     shutil.rmtree(cache, ignore_errors=True)
     _profile(f"[{family}] babelclip in-process cold profile, one process, {threads} thread(s)", r["clock"], r["total"])
 

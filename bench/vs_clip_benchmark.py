@@ -216,9 +216,10 @@ def raw_nllb_prompts(codes: list[str]):
 
 
 def run_babelclip(codes: list[str], root: Path, ckpt: Path | None, cache_dir: Path, batch_size: int,
-                  n_boot: int, prompts=None, workers: int = 1, model: str = "", protocol: str = "default") -> dict:
+                  n_boot: int, prompts=None, workers: int = 1, model: str = "", model_options: dict | None = None) -> dict:
     """One full babelclip evaluation (model load to metrics) with a time profile (``model``: a
-    model name instead of this script's architecture with ``ckpt``)."""
+    model name instead of this script's architecture with ``ckpt``; ``model_options``: its family's
+    options, as ``--model-option``)."""
     import babelclip.eval.classification as cls_mod
     import babelclip.eval.encode as enc_mod
     from babelclip.data.labels import load_babel_imagenet, resolve_code
@@ -229,7 +230,7 @@ def run_babelclip(codes: list[str], root: Path, ckpt: Path | None, cache_dir: Pa
     clock = Clock()
     t0 = time.perf_counter()
     with clock.span("model load"):
-        enc = create_model(model or f"openclip:{ARCH}@{ckpt}", protocol=protocol)
+        enc = create_model(model or f"openclip:{ARCH}@{ckpt}", **(model_options or {}))
     clock.wrap(enc, "_image_features", "image forward", lambda a, k: a[0].shape[0])
     clock.wrap(enc, "tokenize", "tokenise", lambda a, k: len(a[0]))
     clock.wrap(enc, "_text_features", "text forward (incl. tokenise)", lambda a, k: len(a[0]))
